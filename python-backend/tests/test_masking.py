@@ -1,0 +1,163 @@
+"""The masking rule (docs/masking.md): shared vectors, EOS, truncation, train_on, fallbacks."""
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from qlora_studio.data import IGNORE_INDEX, ChatTemplate, RowError, encode_conversation
+from qlora_studio.data.masking import assistant_spans
+from qlora_studio.data.templates import builtin_template_source, special_token_kwargs
+from test_data_support import MASKING, REAL_TEMPLATES, REPO, fast_tokenizer
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("gen_masking_vectors", REPO / "scripts" / "gen_masking_vectors.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GEN = _generator()
+CONV = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Name a prime."},
+    {"role": "assistant", "content": "7"},
+    {"role": "user", "content": "And an even one?"},
+    {"role": "assistant", "content": "2"},
+]
+
+
+def _trained_text(tok, enc) -> str:
+    return tok.decode([label for label in enc.labels if label != IGNORE_INDEX])
+
+
+@pytest.mark.parametrize("family", sorted(GEN.FAMILIES))
+def test_committed_vectors_equal_what_the_code_produces(family):
+    folder = MASKING / family
+    committed = json.loads((folder / "vectors.json").read_text(encoding="utf-8"))
+    assert GEN.compute_vectors(family, folder) == committed
+    assert (folder / "tokenizer.json").stat().st_size < 200_000
+    assert sum("input_ids" in c for c in committed["cases"]) >= 2
+
+
+def test_every_builtin_template_has_vectors():
+    templates = {GEN.FAMILIES[f]["template"] for f in GEN.FAMILIES}
+    assert {"chatml", "llama3", "mistral", "gemma", "phi3", "qwen"} <= templates
+    assert any(t.startswith("file:") and "generation" in t for t in templates)
+
+
+def test_eos_is_trained_even_when_pad_equals_eos():
+    tok = fast_tokenizer("chatml")
+    assert tok.pad_token_id == tok.eos_token_id
+    enc = encode_conversation(CONV, tok, builtin_template_source("chatml"), "assistant", 512)
+    eos_positions = [i for i, t in enumerate(enc.input_ids) if t == tok.eos_token_id]
+    trained_eos = [i for i in eos_positions if enc.labels[i] == tok.eos_token_id]
+    assert len(trained_eos) == 2  # the two assistant turns; system/user ends stay masked
+    assert len(eos_positions) == 5
+    assert _trained_text(tok, enc) == "7<|im_end|>2<|im_end|>"
+
+
+def test_template_without_end_of_turn_gets_eos_inserted_and_trained():
+    tok = fast_tokenizer("plain-eos")
+    template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    enc = encode_conversation(CONV, tok, template, "assistant", 512)
+    assert enc.text.endswith("assistant: 2</s>\n")
+    assert "assistant: 7</s>\nuser: And" in enc.text
+    assert _trained_text(tok, enc) == "7</s>2</s>"
+    assert [enc.text[s:e] for s, e in enc.trained_spans] == ["7</s>", "2</s>"]
+
+
+def test_train_on_completion_and_all():
+    tok = fast_tokenizer("chatml")
+    src = builtin_template_source("chatml")
+    completion = encode_conversation(CONV, tok, src, "completion", 512)
+    assert _trained_text(tok, completion) == "2<|im_end|>"
+    everything = encode_conversation(CONV, tok, src, "all", 512)
+    assert everything.labels == everything.input_ids
+
+
+def test_truncation_keeps_the_start_and_reports_it():
+    tok = fast_tokenizer("chatml")
+    src = builtin_template_source("chatml")
+    full = encode_conversation(CONV, tok, src, "assistant", 512)
+    cut_at = full.labels.index(tok.eos_token_id) + 1  # just after the first trained EOS
+    enc = encode_conversation(CONV, tok, src, "assistant", cut_at)
+    assert enc.truncated and enc.input_ids == full.input_ids[:cut_at]
+    assert _trained_text(tok, enc) == "7<|im_end|>"
+    with pytest.raises(RowError) as info:
+        encode_conversation(CONV, tok, src, "completion", cut_at)
+    assert info.value.kind == "no_trained_tokens" and "max_seq_len" in info.value.message
+
+
+def test_no_assistant_message_means_no_trained_tokens():
+    tok = fast_tokenizer("chatml")
+    with pytest.raises(RowError) as info:
+        encode_conversation(CONV[:2], tok, builtin_template_source("chatml"), "assistant", 512)
+    assert info.value.kind == "no_trained_tokens"
+
+
+def test_generation_prompt_that_differs_from_the_turn_falls_back_to_the_content():
+    tok = fast_tokenizer("plain-eos")
+    # The generation prompt says "Bot:" but finished turns say "assistant:"; the content is found.
+    template = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}</s>\n{% endfor %}"
+                "{% if add_generation_prompt %}Bot:{% endif %}")
+    enc = encode_conversation(CONV, tok, template, "assistant", 512)
+    assert [enc.text[s:e] for s, e in enc.trained_spans] == ["7</s>", "2</s>"]
+
+
+def test_template_that_rewrites_content_is_a_template_mismatch():
+    tok = fast_tokenizer("plain-eos")
+    template = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] | upper }}</s>\n{% endfor %}"
+                "{% if add_generation_prompt %}Bot:{% endif %}")
+    conv = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    with pytest.raises(RowError) as info:
+        encode_conversation(conv, tok, template, "assistant", 512)
+    assert info.value.kind == "template_mismatch"
+
+
+def test_rule_agrees_with_trl_generation_tags():
+    tok = fast_tokenizer("llama3-generation")
+    t = ChatTemplate((REAL_TEMPLATES / "llama3-training-generation.jinja").read_text(encoding="utf-8"))
+    tokens = special_token_kwargs(tok)
+    rendered = t.render(CONV, add_generation_prompt=False, **tokens)
+    text, spans = assistant_spans(rendered.text, t, CONV, tokens)
+    assert text == rendered.text and spans == list(rendered.generation_spans)
+
+
+def test_duplicated_bos_is_stripped():
+    tok = fast_tokenizer("llama3")
+    bos = tok.bos_token
+    template = bos + builtin_template_source("llama3")  # a template that emits BOS twice
+    enc = encode_conversation(CONV, tok, template, "assistant", 512)
+    assert enc.input_ids[0] == tok.bos_token_id and enc.input_ids[1] != tok.bos_token_id
+
+
+def test_unknown_train_on_is_rejected():
+    with pytest.raises(ValueError, match="train_on"):
+        encode_conversation(CONV, fast_tokenizer("chatml"), builtin_template_source("chatml"), "prompt", 512)
+
+
+REAL_EOS = {
+    "chatml-openhermes": "<|im_end|>", "gemma-it": "<eos>", "llama-2-chat": "</s>",
+    "llama-3-instruct": "<|eot_id|>", "llama3-training-generation": "<|eot_id|>",
+    "mistral-7b-instruct-v0.1": "</s>", "phi-3-mini-instruct": "<|endoftext|>",
+    "qwen2.5-instruct": "<|im_end|>", "smollm3-generation": "<|im_end|>", "zephyr-7b-beta": "</s>",
+}
+REAL_MARKER = {"chatml-openhermes": "<|im_end|>", "gemma-it": "<end_of_turn>", "llama-2-chat": " </s>",
+               "llama-3-instruct": "<|eot_id|>", "llama3-training-generation": "<|eot_id|>",
+               "mistral-7b-instruct-v0.1": "</s>", "phi-3-mini-instruct": "<|end|>",
+               "qwen2.5-instruct": "<|im_end|>", "smollm3-generation": "<|im_end|>", "zephyr-7b-beta": "</s>"}
+
+
+@pytest.mark.parametrize("name", sorted(REAL_EOS))
+def test_rule_finds_content_plus_end_of_turn_in_every_real_template(name):
+    conv = [{"role": "user", "content": "Name a prime."}, {"role": "assistant", "content": "7"},
+            {"role": "user", "content": "And an even one?"}, {"role": "assistant", "content": "2 is."}]
+    t = ChatTemplate((REAL_TEMPLATES / f"{name}.jinja").read_text(encoding="utf-8"), name)
+    tokens = {"bos_token": "<s>", "eos_token": REAL_EOS[name]}
+    full = t.render(conv, add_generation_prompt=False, **tokens).text
+    text, spans = assistant_spans(full, t, conv, tokens)
+    assert text == full  # every real template closes assistant turns itself
+    assert [text[s:e] for s, e in spans] == ["7" + REAL_MARKER[name], "2 is." + REAL_MARKER[name]]
