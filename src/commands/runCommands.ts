@@ -1,0 +1,170 @@
+/**
+ * Run commands: start (with validation first), stop, resume, attach, and the runs tree's helpers.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { Ctx } from '../ctx';
+import type { RecipeIssue, RunInfo } from '../protocol';
+import { isTerminal } from '../views/runsModel';
+import { pickRecipe, pickRun, runIdOf } from './pickers';
+import type { Views } from './types';
+
+/** Problems of the last validation per recipe, shown in the Problems panel. */
+export function recipeDiagnostics(ctx: Ctx): vscode.DiagnosticCollection {
+  const d = vscode.languages.createDiagnosticCollection('qlora-run');
+  ctx.push(d);
+  return d;
+}
+
+function toDiagnostic(issue: RecipeIssue): vscode.Diagnostic {
+  const line = Math.max(0, issue.line - 1);
+  const col = Math.max(0, issue.column - 1);
+  const d = new vscode.Diagnostic(new vscode.Range(line, col, line, col + 1000), `${issue.path}: ${issue.message}`, vscode.DiagnosticSeverity.Error);
+  d.source = 'QLoRA';
+  return d;
+}
+
+/**
+ * Start QLoRA Run: resolves the recipe, saves it, validates it on the backend (errors become
+ * diagnostics and the run does not start), starts it and reveals the loss view.
+ * Returns the new run id, or undefined when nothing started.
+ */
+export function startRun(ctx: Ctx, views: Views, diags: vscode.DiagnosticCollection) {
+  return async (arg?: unknown): Promise<string | undefined> => {
+    const recipe = await pickRecipe(arg);
+    if (!recipe) return undefined;
+    const uri = vscode.Uri.file(recipe);
+    const open = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === uri.fsPath);
+    if (open?.isDirty) await open.save();
+    const conn = await ctx.backend();
+    const { issues } = await conn.request('recipe.validate', { path: recipe });
+    diags.set(uri, issues.map(toDiagnostic));
+    if (issues.length) {
+      const first = issues[0]!;
+      // Not awaited: the command finishes now; the button opens the recipe whenever it is clicked.
+      void vscode.window
+        .showErrorMessage(
+          `${path.basename(recipe)} has ${issues.length} problem(s), so the run did not start. First: line ${first.line}: ${first.path}: ${first.message}`,
+          'Open Recipe',
+        )
+        .then((pick) => pick && vscode.window.showTextDocument(uri, { selection: new vscode.Range(first.line - 1, 0, first.line - 1, 0) }));
+      return undefined;
+    }
+    const info = await conn.request('run.start', { recipe_path: recipe });
+    ctx.runs.upsert(info);
+    await ctx.attach(info.run_id);
+    await views.loss.reveal(info.run_id);
+    ctx.log.info(`started run ${info.run_id} from ${recipe}`);
+    return info.run_id;
+  };
+}
+
+/** Stop Run: asks the run to checkpoint and stop at the next step boundary. */
+export function stopRun(ctx: Ctx) {
+  return async (arg?: unknown) => {
+    const runId = await pickRun(ctx, arg, 'Stop Run', (r) => !isTerminal(r.state));
+    if (!runId) return undefined;
+    const res = await (await ctx.backend()).request('run.stop', { run_id: runId });
+    void vscode.window.showInformationMessage(
+      res.action === 'not_running' ? `Run ${runId} is not running.` : `Run ${runId} will save a checkpoint and stop.`,
+    );
+    return res;
+  };
+}
+
+/** Resume Run: continues a stopped, interrupted or failed run from its last checkpoint. */
+export function resumeRun(ctx: Ctx, views: Views) {
+  return async (arg?: unknown): Promise<string | undefined> => {
+    const runId = await pickRun(ctx, arg, 'Resume Run', (r) => ['stopped', 'interrupted', 'failed'].includes(r.state));
+    if (!runId) return undefined;
+    const run = ctx.runs.get(runId);
+    const recipe = run?.recipe_path ?? (run?.run_dir ? path.join(run.run_dir, 'recipe.qlora.yaml') : undefined);
+    if (!recipe) throw new Error(`run ${runId} has no recipe path; open its folder and start the recipe again`);
+    const info = await startResume(ctx, recipe, runId);
+    // The answer can still carry the old terminal state (the process has not written yet); the
+    // backend accepted the resume, so the run is queued until its own status events arrive.
+    ctx.runs.upsert({ ...info, state: isTerminal(info.state) ? 'queued' : info.state });
+    await ctx.attach(runId);
+    await views.loss.reveal(runId);
+    return runId;
+  };
+}
+
+/**
+ * Asks the backend to resume. A run reports `stopped` just before its process exits, so a resume
+ * right after a stop can meet a `conflict`; while the run already says it ended, retry briefly.
+ */
+async function startResume(ctx: Ctx, recipe: string, runId: string): Promise<RunInfo> {
+  const conn = await ctx.backend();
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await conn.request('run.start', { recipe_path: recipe, run_id: runId, resume: true });
+    } catch (err) {
+      const conflict = (err as { code?: unknown }).code === 'conflict';
+      const ended = isTerminal(ctx.runs.get(runId)?.state ?? '');
+      if (!conflict || !ended || Date.now() > deadline) throw err;
+      ctx.log.info(`run ${runId} is still exiting; retrying the resume`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+/** Attach to Run: replays a run's events into the views and follows it live. */
+export function attachRun(ctx: Ctx, views: Views) {
+  return async (arg?: unknown): Promise<string | undefined> => {
+    const runId = await pickRun(ctx, arg, 'Attach to Run', () => true);
+    if (!runId) return undefined;
+    await ctx.attach(runId);
+    await views.loss.reveal(runId);
+    return runId;
+  };
+}
+
+/** Refresh Runs: lists runs again (and retries a failed backend start). */
+export function refreshRuns(ctx: Ctx, views: Views) {
+  return async () => {
+    views.runs.retry();
+    return (await ctx.refreshRuns()).length;
+  };
+}
+
+/** Show Loss Chart: focuses the loss view on one run. */
+export function showRunLoss(ctx: Ctx, views: Views) {
+  return async (arg?: unknown) => {
+    const runId = runIdOf(arg) ?? ctx.runs.activeRun()?.run_id;
+    if (runId) await ctx.attach(runId);
+    await views.loss.reveal(runId);
+  };
+}
+
+/** Open Run Folder: reveals the run directory in the explorer (or the OS when outside the workspace). */
+export function openRunFolder(ctx: Ctx) {
+  return async (arg?: unknown) => {
+    const runId = runIdOf(arg);
+    const dir = runId ? ctx.runs.get(runId)?.run_dir : undefined;
+    if (!dir) throw new Error('Pick a run in the Runs view to open its folder.');
+    const uri = vscode.Uri.file(dir);
+    if (vscode.workspace.getWorkspaceFolder(uri)) await vscode.commands.executeCommand('revealInExplorer', uri);
+    else await vscode.commands.executeCommand('revealFileInOS', uri);
+  };
+}
+
+/** Open Run Recipe: opens the recipe a run was started from (its frozen copy when the original is gone). */
+export function openRunRecipe(ctx: Ctx) {
+  return async (arg?: unknown) => {
+    const runId = runIdOf(arg);
+    const run = runId ? ctx.runs.get(runId) : undefined;
+    if (!run) throw new Error('Pick a run in the Runs view to open its recipe.');
+    const candidates = [run.recipe_path, run.run_dir ? path.join(run.run_dir, 'recipe.qlora.yaml') : undefined].filter((p): p is string => !!p);
+    for (const c of candidates) {
+      try {
+        await vscode.window.showTextDocument(vscode.Uri.file(c));
+        return;
+      } catch {
+        // try the frozen copy next
+      }
+    }
+    throw new Error(`the recipe of run ${run.run_id} is gone (${candidates.join(', ') || 'no path recorded'})`);
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * Entry point: builds the Ctx, registers commands and views, returns the API used by the
+ * integration suite. Nothing is spawned here; the backend starts on first need.
+ */
+import * as vscode from 'vscode';
+import { registerCommands } from './commands';
+import { Ctx } from './ctx';
+import { registerViews } from './views';
+import type { LossPoints } from './views/lossView';
+import type { PlaygroundRun } from './views/playground';
+import type { RunRecord } from './views/runsModel';
+
+/** What `activate` returns: hooks for tests and other extensions, all read-only. */
+export interface QloraStudioApi {
+  /** Resolves once the run reaches a terminal state. */
+  waitForRun(runId: string, timeoutMs?: number): Promise<RunRecord>;
+  /** The points the loss view's webview holds for a run, by metric, and the steps it drew (postMessage round trip). */
+  getLossViewPoints(runId: string): Promise<LossPoints>;
+  /** The run as the runs tree knows it (state, step, last loss), if known. */
+  run(runId: string): RunRecord | undefined;
+  /** The backend connection phase. */
+  backendPhase(): string;
+  /** The last error a command reported, if any. */
+  lastCommandError(): string | undefined;
+  /** Types a prompt into the open playground and presses Generate; resolves with both sides' text. */
+  playgroundPrompt(prompt: string): Promise<PlaygroundRun>;
+  /** Adapter folders the explorer's "Merge adapter" currently applies to (last automatic scan). */
+  adapterFolders(): readonly string[];
+}
+
+/** Activates the extension; failures are shown and rethrown. */
+export function activate(context: vscode.ExtensionContext): QloraStudioApi {
+  try {
+    const ctx = new Ctx(context);
+    context.subscriptions.push(ctx);
+    const views = registerViews(ctx);
+    registerCommands(ctx, views);
+    return {
+      waitForRun: (runId, timeoutMs) => ctx.waitForRun(runId, timeoutMs),
+      getLossViewPoints: (runId) => views.loss.pointsInView(runId),
+      run: (runId) => ctx.runs.get(runId),
+      backendPhase: () => ctx.phase,
+      lastCommandError: () => ctx.lastCommandError,
+      adapterFolders: () => views.adapters.current(),
+      playgroundPrompt: (prompt) => views.playground.runPrompt(prompt),
+    };
+  } catch (err) {
+    void vscode.window.showErrorMessage(`QLoRA Studio failed to activate: ${err instanceof Error ? err.message : String(err)}`);
+    throw err;
+  }
+}
+
+/** Deactivates: the Ctx (in context.subscriptions) releases everything. */
+export function deactivate(): void {
+  // Nothing beyond the subscriptions: VS Code disposes them in order.
+}

@@ -1,0 +1,64 @@
+/**
+ * Path rules without `vscode`: which files are recipes, which folders hold adapters, and which
+ * Python interpreter starts the backend.
+ */
+import * as path from 'node:path';
+
+/** Glob of recipe files for `workspace.findFiles` and file watchers. */
+export const RECIPE_GLOB = '**/*.qlora.{yaml,yml}';
+/** Glob of adapter markers; their folders get the explorer's "Merge adapter". */
+export const ADAPTER_MARKER_GLOB = '**/adapter_config.json';
+/** Folders never searched: they are large and never hold user recipes. */
+export const SEARCH_EXCLUDE = '**/{node_modules,.venv,.git,.tools,.test-work}/**';
+
+/** True when `file` is named like a recipe (`*.qlora.yaml` or `*.qlora.yml`). */
+export function isRecipeFile(file: string): boolean {
+  return /\.qlora\.ya?ml$/i.test(path.basename(file));
+}
+
+/** The folders holding an adapter, from the paths of their `adapter_config.json`, sorted and unique. */
+export function adapterFolders(markerPaths: readonly string[]): string[] {
+  const dirs = new Set<string>();
+  for (const p of markerPaths) if (path.basename(p) === 'adapter_config.json') dirs.add(path.dirname(p));
+  return [...dirs].sort();
+}
+
+/** Suggests where a merge goes: a sibling `merged` folder for a run's adapter, else `<adapter>-merged`. */
+export function defaultMergeOutDir(adapterDir: string): string {
+  const base = path.basename(adapterDir);
+  return base === 'adapter' ? path.join(path.dirname(adapterDir), 'merged') : `${adapterDir}-merged`;
+}
+
+/** Recipes sorted for a quick pick: shortest relative path first, so top-level examples lead. */
+export function sortRecipes(files: readonly string[], root?: string): string[] {
+  const rel = (f: string) => (root ? path.relative(root, f) : f);
+  return [...files].sort((a, b) => rel(a).split(path.sep).length - rel(b).split(path.sep).length || rel(a).localeCompare(rel(b)));
+}
+
+/** Inputs for picking the backend's interpreter; `exists` is injected so tests use fake trees. */
+export interface PythonChoice {
+  setting: string;
+  /** QLORA_STUDIO_PYTHON from the environment (test harnesses and `npm start` set it). */
+  envOverride?: string;
+  pythonExtension?: string;
+  candidateDirs: readonly string[];
+  exists: (p: string) => boolean;
+}
+
+/**
+ * Picks the interpreter: the explicit setting, else QLORA_STUDIO_PYTHON, else the Python extension's selected one, else the
+ * first `.venv/bin/python` found in the candidate folders (workspace folders and their parents,
+ * then the extension's own checkout), else `python3` from PATH.
+ */
+export function choosePython(c: PythonChoice): { python: string; source: string } {
+  if (c.setting.trim()) return { python: c.setting.trim(), source: 'setting qloraStudio.pythonPath' };
+  if (c.envOverride?.trim()) return { python: c.envOverride.trim(), source: 'QLORA_STUDIO_PYTHON' };
+  if (c.pythonExtension) return { python: c.pythonExtension, source: 'Python extension' };
+  for (const dir of c.candidateDirs) {
+    const unix = path.join(dir, '.venv', 'bin', 'python');
+    if (c.exists(unix)) return { python: unix, source: `.venv in ${dir}` };
+    const win = path.join(dir, '.venv', 'Scripts', 'python.exe');
+    if (c.exists(win)) return { python: win, source: `.venv in ${dir}` };
+  }
+  return { python: 'python3', source: 'PATH' };
+}

@@ -1,0 +1,31 @@
+/**
+ * Registers every view (runs tree, loss view, status bar, CodeLens, adapter context key) and
+ * returns the handles commands need.
+ */
+import * as vscode from 'vscode';
+import type { Ctx } from '../ctx';
+import { PlaygroundHost } from '../commands/playgroundCommand';
+import type { Views } from '../commands/types';
+import { registerAdapterContext } from './adapterContext';
+import { LOSS_VIEW_ID, LossViewProvider } from './lossView';
+import { registerRecipeLens } from './recipeLens';
+import { RUNS_VIEW_ID, RunsTreeProvider } from './runsTree';
+import { registerStatusBar } from './statusBar';
+
+/** Creates the views; nothing here starts the backend (the runs tree does when first shown). */
+export function registerViews(ctx: Ctx): Views {
+  const loss = new LossViewProvider(ctx);
+  const runs = new RunsTreeProvider(ctx);
+  const playground = new PlaygroundHost(ctx);
+  ctx.push(
+    loss,
+    runs,
+    playground,
+    vscode.window.registerWebviewViewProvider(LOSS_VIEW_ID, loss),
+    vscode.window.createTreeView(RUNS_VIEW_ID, { treeDataProvider: runs, showCollapseAll: false }),
+  );
+  registerStatusBar(ctx);
+  registerRecipeLens(ctx);
+  const adapters = registerAdapterContext(ctx);
+  return { loss, runs, playground, adapters };
+}

@@ -1,0 +1,82 @@
+/**
+ * The Runs tree view: every run of the backend with a state icon, step/total and last loss.
+ * Items carry their run id as the command argument so context-menu commands know the run.
+ */
+import * as vscode from 'vscode';
+import type { Ctx } from '../ctx';
+import { describeRun } from './runsModel';
+
+export const RUNS_VIEW_ID = 'qloraStudio.runs';
+
+/** A tree node: a run, or a single hint row when there is nothing to list. */
+export type RunNode = { kind: 'run'; runId: string } | { kind: 'hint'; text: string; command?: string };
+
+export class RunsTreeProvider implements vscode.TreeDataProvider<RunNode>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<RunNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private loadError: string | undefined;
+  private requested = false;
+  private readonly subs: vscode.Disposable[] = [];
+
+  constructor(private readonly ctx: Ctx) {
+    this.subs.push(
+      this.changed,
+      ctx.onRunsChanged(() => this.changed.fire(undefined)),
+      ctx.onPhase(() => this.changed.fire(undefined)),
+      // Trusting the folder lifts the refusal: list the runs now instead of the hint row.
+      vscode.workspace.onDidGrantWorkspaceTrust(() => this.retry()),
+    );
+  }
+
+  getTreeItem(node: RunNode): vscode.TreeItem {
+    if (node.kind === 'hint') {
+      const item = new vscode.TreeItem(node.text);
+      if (node.command) item.command = { command: node.command, title: node.text };
+      item.iconPath = new vscode.ThemeIcon('info');
+      return item;
+    }
+    const run = this.ctx.runs.get(node.runId);
+    const v = describeRun(run ?? { run_id: node.runId, state: 'queued' });
+    const item = new vscode.TreeItem(v.label);
+    item.id = v.id;
+    item.description = v.description;
+    item.tooltip = v.tooltip;
+    item.contextValue = v.contextValue;
+    item.iconPath = new vscode.ThemeIcon(v.icon, v.iconColor ? new vscode.ThemeColor(v.iconColor) : undefined);
+    item.command = { command: 'qloraStudio.showRunLoss', title: 'Show Loss Chart', arguments: [node] };
+    return item;
+  }
+
+  getChildren(node?: RunNode): RunNode[] {
+    if (node) return [];
+    if (!this.ctx.trusted) return [{ kind: 'hint', text: 'Runs need a trusted workspace' }];
+    // Listing runs is the first need that starts the backend, once; failures leave a hint row.
+    if (!this.requested) {
+      this.requested = true;
+      void this.ctx.refreshRuns().then(
+        () => (this.loadError = undefined),
+        (err: unknown) => {
+          this.loadError = err instanceof Error ? err.message : String(err);
+          this.ctx.log.error(`could not list runs: ${this.loadError}`);
+          this.changed.fire(undefined);
+        },
+      );
+    }
+    const runs = this.ctx.runs.list();
+    if (runs.length) return runs.map((r) => ({ kind: 'run', runId: r.run_id }));
+    if (this.loadError) return [{ kind: 'hint', text: 'Backend unavailable — click to retry', command: 'qloraStudio.connectBackend' }];
+    if (this.ctx.phase === 'connecting') return [{ kind: 'hint', text: 'Connecting to the backend…' }];
+    return [{ kind: 'hint', text: 'No runs yet — Start QLoRA Run', command: 'qloraStudio.startRun' }];
+  }
+
+  /** Lets "Connect Backend" and refresh retry the listing. */
+  retry(): void {
+    this.requested = false;
+    this.loadError = undefined;
+    this.changed.fire(undefined);
+  }
+
+  dispose(): void {
+    for (const d of this.subs.splice(0)) d.dispose();
+  }
+}

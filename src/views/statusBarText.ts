@@ -1,0 +1,63 @@
+/**
+ * What the status bar item says, free of `vscode`: connection state, the device once connected,
+ * and the active run's step and loss.
+ */
+import { formatLoss } from './runsModel';
+
+export type BackendPhase = 'disconnected' | 'connecting' | 'connected' | 'failed';
+
+/** Inputs of the status bar; `device` comes from the backend's hello answer. */
+export interface StatusInput {
+  phase: BackendPhase;
+  device?: string;
+  run?: { run_id: string; state: string; step?: number | null; total_steps?: number | null; last_loss?: number | null };
+}
+
+/** Text (with codicons), tooltip and the command a click runs. */
+export interface StatusView {
+  text: string;
+  tooltip: string;
+  command: string;
+  error: boolean;
+}
+
+/** Renders the status bar; a running run takes precedence over the bare connection state. */
+export function statusBarView(s: StatusInput): StatusView {
+  if (s.phase === 'failed') {
+    return { text: '$(error) QLoRA: backend failed', tooltip: 'The QLoRA backend could not start. Click to see the logs.', command: 'qloraStudio.showLogs', error: true };
+  }
+  if (s.phase === 'disconnected') {
+    return { text: '$(debug-disconnect) QLoRA', tooltip: 'QLoRA backend: not connected. Click to connect.', command: 'qloraStudio.connectBackend', error: false };
+  }
+  if (s.phase === 'connecting') {
+    return { text: '$(loading~spin) QLoRA: connecting', tooltip: 'QLoRA backend: starting and connecting…', command: 'qloraStudio.showLogs', error: false };
+  }
+  const device = s.device ?? 'CPU';
+  if (s.run) {
+    const total = s.run.total_steps ? `/${s.run.total_steps}` : '';
+    return {
+      text: `$(pulse) QLoRA: ${s.run.state} ${s.run.step ?? 0}${total} · loss ${formatLoss(s.run.last_loss)}`,
+      tooltip: `Run ${s.run.run_id} on ${device}. Click to show the loss chart.`,
+      command: 'qloraStudio.showRunLoss',
+      error: false,
+    };
+  }
+  return { text: `$(plug) QLoRA: ${device}`, tooltip: `QLoRA backend connected (${device}).`, command: 'qloraStudio.showLogs', error: false };
+}
+
+/**
+ * Names the device from a hello answer's capabilities, tolerating shapes the backend may add:
+ * a list of devices with names and memory, or nothing (then the CPU).
+ */
+export function deviceLabel(capabilities: unknown): string {
+  if (!capabilities || typeof capabilities !== 'object') return 'CPU';
+  const devices = (capabilities as { devices?: unknown }).devices;
+  if (!Array.isArray(devices) || devices.length === 0) return 'CPU';
+  const gpus = devices.filter((d): d is Record<string, unknown> => !!d && typeof d === 'object' && (d as Record<string, unknown>)['type'] !== 'cpu');
+  const first = gpus[0];
+  if (!first) return 'CPU';
+  const name = typeof first['name'] === 'string' ? first['name'] : 'GPU';
+  const memRaw = first['memory_total_mb'];
+  const mem = typeof memRaw === 'number' ? ` ${Math.round(memRaw / 1024)} GiB` : '';
+  return gpus.length > 1 ? `${gpus.length}× ${name}${mem}` : `${name}${mem}`;
+}
