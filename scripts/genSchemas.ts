@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { recipeSchema } from '../src/recipe/schema';
+import { protocolJsonSchemaSource } from '../src/protocol/jsonSchema';
 
 const root = resolve(__dirname, '..');
 const pkg = 'python-backend/src/qlora_studio';
@@ -13,6 +14,7 @@ const pkg = 'python-backend/src/qlora_studio';
 /** Every generated file: where it goes and the zod schema it comes from. */
 const targets: Array<{ path: string; schema: z.ZodType; title: string }> = [
   { path: `${pkg}/recipe/recipe.schema.json`, schema: recipeSchema, title: 'QLoRA Studio recipe' },
+  { path: `${pkg}/server/protocol.schema.json`, schema: protocolJsonSchemaSource, title: 'QLoRA Studio backend protocol' },
 ];
 
 function render(schema: z.ZodType, title: string): string {

@@ -1,0 +1,221 @@
+/**
+ * The backend's methods: for each, the params a client sends, the result the server answers and,
+ * for streamed methods, the partial frames sent before the result.
+ *
+ * Mirror: `python-backend/src/qlora_studio/server/handlers.py` implements every method listed in
+ * {@link methods}; the server validates params against the generated
+ * `server/protocol.schema.json`, and a Python test checks both sides list the same methods.
+ */
+import { z } from 'zod';
+import { runStateSchema } from './events';
+
+const nonEmpty = z.string().min(1);
+const anyRecord = z.record(z.string(), z.unknown());
+
+/** A device the backend can train on. */
+export const deviceSchema = z
+  .object({
+    index: z.number().int().min(0),
+    type: z.enum(['cuda', 'cpu', 'mps', 'xpu']),
+    name: z.string(),
+    memory_total_mb: z.number().nullable(),
+  })
+  .strict();
+
+/** What the backend can do: sent in the hello result so the UI can warn before a run starts. */
+export const capabilitiesSchema = z
+  .object({
+    devices: z.array(deviceSchema),
+    python: z.string(),
+    torch: z.string().nullable(),
+    cuda: z.string().nullable(),
+    bitsandbytes: z.string().nullable(),
+    transformers: z.string().nullable(),
+    peft: z.string().nullable(),
+  })
+  .strict();
+
+/** One run as `run.list` and `run.start` report it (the extension's runs tree item). */
+export const runInfoSchema = z
+  .object({
+    run_id: nonEmpty,
+    state: runStateSchema,
+    step: z.number().int().min(0),
+    total_steps: z.number().int().min(0).nullable(),
+    last_loss: z.number().nullable(),
+    recipe_path: z.string().nullable(),
+    created: z.number().nullable(),
+    run_dir: z.string(),
+    adapter_path: z.string().optional(),
+    last_seq: z.number().int().min(0),
+    pid: z.number().int().nullable(),
+    reason: z.string().optional(),
+    resumable: z.boolean(),
+  })
+  .strict();
+
+/** A recipe problem with its position (mirror of python `RecipeIssue`). */
+export const recipeIssueSchema = z
+  .object({
+    path: z.string(),
+    line: z.number().int(),
+    column: z.number().int(),
+    message: z.string(),
+    severity: z.enum(['error', 'warning']).default('error'),
+    /** The likely intended key or value, for a quick fix. */
+    suggestion: z.string().optional(),
+  })
+  .strict();
+
+const generateParams = z
+  .object({
+    base_model: nonEmpty,
+    adapter: z.string().nullable().optional(),
+    messages: z
+      .array(z.object({ role: nonEmpty, content: z.string() }).strict())
+      .min(1)
+      .optional(),
+    prompt: z.string().optional(),
+    max_new_tokens: z.number().int().min(1).max(32768).default(256),
+    temperature: z.number().min(0).max(10).default(0.7),
+    top_p: z.number().gt(0).max(1).default(0.9),
+    top_k: z.number().int().min(0).default(50),
+    repetition_penalty: z.number().gt(0).max(10).default(1.0),
+  })
+  .strict();
+
+/**
+ * Every method: `params` (client -> server), `result` (server -> client, the final response) and
+ * `partial` (server -> client, zero or more frames tied to the request id before the result).
+ */
+export const methods = {
+  /** Client, first frame on every connection: checks the protocol version, returns capabilities. */
+  hello: {
+    params: z.object({ protocol: z.number().int(), client: z.string(), client_version: z.string().optional() }).strict(),
+    result: z
+      .object({ protocol: z.number().int(), backend_version: z.string(), server_pid: z.number().int(), runs_dir: z.string(), capabilities: capabilitiesSchema })
+      .strict(),
+    partial: z.never(),
+  },
+  /** Client, while editing a recipe: validates its text (or a file on the backend host). */
+  'recipe.validate': {
+    params: z.object({ text: z.string().optional(), path: z.string().optional(), source: z.string().optional() }).strict(),
+    result: z.object({ issues: z.array(recipeIssueSchema) }).strict(),
+    partial: z.never(),
+  },
+  /** Client, for the dataset preview panel: examples as the trainer sees them, bad rows, stats. */
+  'dataset.preview': {
+    params: z.object({ recipe_path: nonEmpty, limit: z.number().int().min(1).max(1000).default(50), offset: z.number().int().min(0).default(0) }).strict(),
+    result: z.object({ examples: z.array(anyRecord), bad_rows: z.array(anyRecord), stats: anyRecord }).loose(),
+    partial: z.never(),
+  },
+  /** Client, "Start QLoRA Run": spawns the run's own process; `resume` continues a stopped/interrupted run. */
+  'run.start': {
+    params: z
+      .object({
+        recipe_path: nonEmpty,
+        run_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/).optional(),
+        resume: z.boolean().default(false),
+        max_steps: z.number().int().min(1).optional(),
+        // Caps the run process's data memory (RLIMIT_DATA) so it fails cleanly instead of swapping a shared host.
+        memory_limit_mb: z.number().int().min(64).optional(),
+      })
+      .strict(),
+    result: runInfoSchema,
+    partial: z.never(),
+  },
+  /** Client: first call asks the run to checkpoint and stop; a second call (or `force`) kills it. */
+  'run.stop': {
+    params: z.object({ run_id: nonEmpty, force: z.boolean().default(false) }).strict(),
+    result: z.object({ run_id: nonEmpty, action: z.enum(['signalled', 'killed', 'not_running']) }).strict(),
+    partial: z.never(),
+  },
+  /** Client, for the runs tree: every run on disk with its reconciled state. */
+  'run.list': {
+    params: z.object({}).strict(),
+    result: z.object({ runs: z.array(runInfoSchema) }).strict(),
+    partial: z.never(),
+  },
+  /** Client: replay the run's events with seq > after_seq, then stream new ones live. */
+  'run.attach': {
+    params: z.object({ run_id: nonEmpty, after_seq: z.number().int().min(0).default(0) }).strict(),
+    result: z.object({ run_id: nonEmpty, last_seq: z.number().int().min(0), state: runStateSchema }).strict(),
+    partial: z.never(),
+  },
+  /** Client: stop streaming a run's events to this connection. */
+  'run.detach': {
+    params: z.object({ run_id: nonEmpty }).strict(),
+    result: z.object({ run_id: nonEmpty, detached: z.boolean() }).strict(),
+    partial: z.never(),
+  },
+  /** Client, playground: streams generated text pieces as partials; cancel with `generate.cancel`. */
+  generate: {
+    params: generateParams,
+    result: z.object({ text: z.string(), cancelled: z.boolean(), pieces: z.number().int().min(0) }).strict(),
+    partial: z.object({ text: z.string() }).strict(),
+  },
+  /** Client: cancels a running `generate` request by its request id. */
+  'generate.cancel': {
+    params: z.object({ request_id: z.union([z.string(), z.number().int()]) }).strict(),
+    result: z.object({ cancelled: z.boolean() }).strict(),
+    partial: z.never(),
+  },
+  /** Client, "Merge adapter": merges into a bf16/fp16 checkpoint, with progress partials. */
+  'adapter.merge': {
+    params: z.object({ adapter_dir: nonEmpty, out_dir: nonEmpty, dtype: z.enum(['bfloat16', 'float16']).default('bfloat16') }).strict(),
+    result: z.object({ out_dir: z.string(), max_abs_logit_diff: z.number().nullable() }).loose(),
+    partial: z.object({ fraction: z.number().min(0).max(1), message: z.string() }).strict(),
+  },
+  /** Client, recipe completion: the base model's config and linear module names. */
+  'model.introspect': {
+    params: z.object({ base_model: nonEmpty }).strict(),
+    result: z.object({ config: anyRecord, linear_modules: z.array(z.string()) }).loose(),
+    partial: z.never(),
+  },
+  /** Client, recipe CodeLens: estimated peak GPU memory and tokens per step. */
+  'memory.estimate': {
+    params: z
+      .object({
+        recipe_path: z.string().optional(),
+        text: z.string().optional(),
+        /** Folder that relative paths in `text` are resolved against (the unsaved recipe's folder). */
+        recipe_dir: z.string().optional(),
+        model_config: anyRecord.optional(),
+      })
+      .strict(),
+    /** Figures are null when no model config could be found (e.g. a hub id not in the local cache); notes say why. */
+    result: z
+      .object({
+        total_gib: z.number().nullable(),
+        weights_gib: z.number().nullable(),
+        lora_gib: z.number().nullable(),
+        optimizer_gib: z.number().nullable(),
+        activations_gib: z.number().nullable(),
+        tokens_per_step: z.number().nullable(),
+        notes: z.array(z.string()),
+      })
+      .loose(),
+    partial: z.never(),
+  },
+} as const;
+
+export type Methods = typeof methods;
+/** Name of a backend method. */
+export type MethodName = keyof Methods;
+/** Params a caller passes (defaults may be left out). */
+export type ParamsOf<M extends MethodName> = z.input<Methods[M]['params']>;
+/** The parsed result of a method. */
+export type ResultOf<M extends MethodName> = z.output<Methods[M]['result']>;
+/** The parsed partial frame payload of a streamed method. */
+export type PartialOf<M extends MethodName> = z.output<Methods[M]['partial']>;
+export type RunInfo = z.infer<typeof runInfoSchema>;
+export type Capabilities = z.infer<typeof capabilitiesSchema>;
+export type RecipeIssue = z.infer<typeof recipeIssueSchema>;
+
+/** All method names, in the order they are documented. */
+export const METHOD_NAMES = Object.keys(methods) as MethodName[];
+
+/** True when `name` is a method this protocol version knows. */
+export function isMethodName(name: string): name is MethodName {
+  return Object.prototype.hasOwnProperty.call(methods, name);
+}

@@ -1,0 +1,189 @@
+/**
+ * The TypeScript client against the REAL Python server (started through LocalBackendLauncher in a
+ * temp runs dir; no mock server). Runs use the fake engine (a test double of the training process)
+ * so the protocol paths are fast; test/backend/engine.backend.test.ts uses the real engine.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import { BackendError, type BackendConnection, type ConnectionState } from '../../src/backend/connection';
+import { LocalBackendLauncher, type BackendEndpoint } from '../../src/backend/localLauncher';
+import { connectWebSocket } from '../../src/backend/wsConnection';
+import { PROTOCOL_VERSION, errorFrameSchema, type RunEvent } from '../../src/protocol';
+import { CuttableProxy, killRuns, fakeEngineEnv, memoryLogger, python, readLog, until, workDir } from './harness';
+
+describe('backend client against the real server', () => {
+  const work = workDir();
+  const log = memoryLogger();
+  const launcher = new LocalBackendLauncher({
+    python,
+    runsDir: work.runsDir,
+    env: fakeEngineEnv({ FAKE_ENGINE_STEPS: '300', FAKE_ENGINE_RATE: '100', FAKE_ENGINE_LOGS_PER_STEP: '1' }),
+    logger: log,
+  });
+  let ep: BackendEndpoint;
+
+  before(async () => {
+    ep = await launcher.start();
+  });
+  after(async () => {
+    await launcher.stop();
+    killRuns(work.runsDir);
+  });
+
+  test('hello: versions and capabilities', async () => {
+    const conn = await connectWebSocket({ url: ep.url, token: ep.token, reconnect: false });
+    try {
+      assert.equal(conn.state, 'connected');
+      const hello = await conn.request('hello', { protocol: PROTOCOL_VERSION, client: 'test' });
+      assert.equal(hello.protocol, PROTOCOL_VERSION);
+      assert.equal(hello.server_pid, ep.pid);
+      assert.ok(hello.capabilities.devices.length >= 1 && hello.capabilities.torch);
+      assert.deepEqual(await conn.request('run.list', {}), { runs: [] });
+    } finally {
+      conn.dispose();
+    }
+  });
+
+  test('missing or wrong token and a browser Origin are refused, every time', async () => {
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(connectWebSocket({ url: ep.url, token: 'wrong', reconnect: false }), (e: unknown) => {
+        assert.ok(e instanceof BackendError && e.code === 'unauthorized' && /token/.test(e.message), String(e));
+        return true;
+      });
+      await assert.rejects(connectWebSocket({ url: ep.url, token: '', reconnect: false }), /HTTP 401/);
+      const status = await new Promise<number>((resolve) => {
+        const ws = new WebSocket(ep.url, { headers: { Authorization: `Bearer ${ep.token}` }, origin: 'http://localhost:8080' });
+        ws.on('unexpected-response', (_q, res) => resolve(res.statusCode ?? 0));
+        ws.on('open', () => resolve(101));
+        ws.on('error', () => undefined);
+      });
+      assert.equal(status, 403);
+    }
+  });
+
+  test('a protocol version mismatch is refused with a message naming the side to update', async () => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const ws = new WebSocket(ep.url, { headers: { Authorization: `Bearer ${ep.token}` } });
+      ws.on('open', () => ws.send(JSON.stringify({ id: 1, method: 'hello', params: { protocol: PROTOCOL_VERSION + 1, client: 'future' } })));
+      ws.on('message', (d) => {
+        resolve(d.toString());
+        ws.close();
+      });
+      ws.on('error', reject);
+    });
+    const frame = errorFrameSchema.parse(JSON.parse(reply));
+    assert.equal(frame.error.code, 'version_mismatch');
+    assert.match(frame.error.message, /update it with `pip install -U qlora-studio`/);
+  });
+
+  test('bad requests: local param check, errors with codes, aborts', async () => {
+    const conn = await connectWebSocket({ url: ep.url, token: ep.token, reconnect: false });
+    try {
+      await assert.rejects(conn.request('run.attach', { run_id: 'nope', after_seq: 0 }), (e: unknown) => e instanceof BackendError && e.code === 'not_found');
+      // @ts-expect-error a wrong param type is caught before it leaves the client
+      await assert.rejects(conn.request('run.stop', { run_id: 5 }), (e: unknown) => e instanceof BackendError && e.code === 'invalid_params');
+      await assert.rejects(conn.request('run.start', { recipe_path: '/no/such.qlora.yaml' }), /does not exist/);
+      const ac = new AbortController();
+      const p = conn.request('run.list', {}, { signal: ac.signal });
+      ac.abort();
+      await assert.rejects(p, (e: unknown) => e instanceof BackendError && e.code === 'cancelled');
+      assert.ok(Array.isArray((await conn.request('run.list', {})).runs)); // still usable
+    } finally {
+      conn.dispose();
+    }
+  });
+
+  test('a stalled link: requests time out, the heartbeat drops the socket, the client reconnects', async () => {
+    const proxy = new CuttableProxy(Number(new URL(ep.url).port));
+    await proxy.listen();
+    const conn = await connectWebSocket({ url: `ws://127.0.0.1:${proxy.port}`, token: ep.token, heartbeatMs: 300, reconnect: { initialDelayMs: 20 } });
+    const states: ConnectionState[] = [];
+    conn.onStateChange((s) => states.push(s));
+    try {
+      proxy.stalled = true;
+      await assert.rejects(conn.request('run.list', {}, { timeoutMs: 200 }), (e: unknown) => e instanceof BackendError && e.code === 'timeout');
+      await until(() => states.includes('disconnected'), 5000, 'the heartbeat to drop the stalled socket');
+      proxy.stalled = false;
+      await until(() => conn.state === 'connected', 5000, 'reconnect');
+      assert.ok(Array.isArray((await conn.request('run.list', {})).runs));
+    } finally {
+      conn.dispose();
+      proxy.close();
+    }
+  });
+
+  test('connection cut 20 times during a run: events equal events.jsonl, 0 lost, 0 duplicated', async () => {
+    const proxy = new CuttableProxy(Number(new URL(ep.url).port));
+    await proxy.listen();
+    const conn = await connectWebSocket({
+      url: `ws://127.0.0.1:${proxy.port}`,
+      token: ep.token,
+      logger: log,
+      reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
+    });
+    const got: RunEvent[] = [];
+    const states: ConnectionState[] = [];
+    conn.onRunEvent((ev) => got.push(ev));
+    conn.onStateChange((s) => states.push(s));
+    try {
+      const info = await conn.request('run.start', { recipe_path: work.recipe, run_id: 'cut20' });
+      assert.equal(info.run_id, 'cut20');
+      await conn.attach('cut20', 0);
+      let cuts = 0;
+      while (cuts < 20) {
+        await until(() => conn.state === 'connected', 10_000, 'reconnect');
+        const before = got.length;
+        await until(() => got.length > before, 10_000, 'events after re-attach');
+        const drops = states.filter((s) => s === 'disconnected').length;
+        if (proxy.cut() > 0) cuts++;
+        await until(() => states.filter((s) => s === 'disconnected').length > drops, 10_000, 'the client to notice the cut');
+      }
+      await until(() => got.some((e) => e.type === 'status' && e.data.state === 'completed'), 60_000, 'run completion');
+      const file = readLog(work.runsDir, 'cut20');
+      assert.deepEqual(got.map((e) => e.seq), file.map((_, i) => i + 1));
+      assert.deepEqual(got, file);
+      assert.equal(states.filter((s) => s === 'connected').length, 20, states.join(',')); // 20 reconnects
+    } finally {
+      conn.dispose();
+      proxy.close();
+    }
+  });
+
+  test('server restarted during a run: the client follows it and the run keeps streaming', async () => {
+    const conn: BackendConnection = await connectWebSocket({
+      url: ep.url,
+      token: ep.token,
+      logger: log,
+      reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
+      resolveEndpoint: () => launcher.start(),
+    });
+    const got: RunEvent[] = [];
+    conn.onRunEvent((ev) => got.push(ev));
+    try {
+      await conn.request('run.start', { recipe_path: work.recipe, run_id: 'across-restart' });
+      await conn.attach('across-restart');
+      await until(() => got.length > 20, 20_000, 'first events');
+      const oldPid = ep.pid;
+      const restarts = [launcher.restart(), launcher.restart(), launcher.restart()];
+      const eps = await Promise.all(restarts);
+      ep = eps[2]!;
+      assert.notEqual(ep.pid, oldPid);
+      assert.equal(new Set(eps.map((e) => e.pid)).size, 1, 'queued restarts fold into one');
+      assert.throws(() => process.kill(oldPid, 0)); // the old server is gone
+      const listed = (await waitConnected(conn)).runs.find((r) => r.run_id === 'across-restart');
+      assert.ok(listed && ['running', 'completed'].includes(listed.state), JSON.stringify(listed));
+      await until(() => got.some((e) => e.type === 'status' && e.data.state === 'completed'), 60_000, 'completion');
+      assert.deepEqual(got, readLog(work.runsDir, 'across-restart'));
+      const starts = log.lines.filter((l) => l.startsWith('info starting backend')).length;
+      assert.equal(starts, 3, 'initial start + one restart + one queued restart');
+    } finally {
+      conn.dispose();
+    }
+  });
+});
+
+async function waitConnected(conn: BackendConnection) {
+  await until(() => conn.state === 'connected', 30_000, 'reconnect to the restarted server');
+  return conn.request('run.list', {});
+}
