@@ -1,0 +1,79 @@
+"""How a failed run is classified: error kind, exit code and the hint a user acts on."""
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_RECIPE = 2
+EXIT_BAD_DATA = 3
+EXIT_OOM = 4
+EXIT_STOPPED = 130
+
+OOM_HINT = (
+    "Out of memory. Lower training.micro_batch_size (raise training.grad_accum to keep the batch), "
+    "lower data.max_seq_len, set training.gradient_checkpointing: true, or lower lora.r; "
+    "the last checkpoint is intact and `qlora-studio run --resume` continues from it."
+)
+
+
+@dataclass
+class Failure:
+    """A classified exception: what the error event says and how the process exits."""
+
+    kind: str
+    message: str
+    exit_code: int
+    hint: str | None = None
+    details: str | None = None
+
+    def event_data(self) -> dict[str, Any]:
+        """The data of the `error` event."""
+        d: dict[str, Any] = {"kind": self.kind, "message": self.message}
+        if self.hint:
+            d["hint"] = self.hint
+        if self.details:
+            d["details"] = self.details
+        return d
+
+
+def is_oom(err: BaseException) -> bool:
+    """True for every way PyTorch and Python report running out of memory."""
+    if isinstance(err, MemoryError):
+        return True
+    try:
+        import torch
+
+        if isinstance(err, torch.cuda.OutOfMemoryError):
+            return True
+    except ImportError:  # classification must work even when torch itself failed to import
+        pass
+    if isinstance(err, RuntimeError):
+        text = str(err).lower()
+        return "can't allocate memory" in text or "out of memory" in text or "cannot allocate memory" in text
+    return False
+
+
+def classify(err: BaseException) -> Failure:
+    """Map an exception from setup or training to a Failure."""
+    from ..data import BadDataError, DataSourceError, TemplateError
+    from ..recipe import RecipeError
+    from .model import ModelNotFoundError
+
+    if isinstance(err, RecipeError):
+        return Failure("bad_recipe", str(err), EXIT_BAD_RECIPE, "Fix the recipe at the lines listed.")
+    if isinstance(err, ModelNotFoundError):
+        return Failure("bad_recipe", str(err), EXIT_BAD_RECIPE, "Fix base_model in the recipe.")
+    if isinstance(err, BadDataError):
+        return Failure("bad_data", str(err), EXIT_BAD_DATA,
+                       "Fix the rows listed, or set data.skip_bad_rows: true to skip them.")
+    if isinstance(err, (DataSourceError, TemplateError)):
+        return Failure("bad_data", str(err), EXIT_BAD_DATA, "Fix the data section of the recipe.")
+    if is_oom(err):
+        return Failure("oom", f"{type(err).__name__}: {str(err)[:500]}", EXIT_OOM, OOM_HINT,
+                       "".join(traceback.format_exception(err))[-4000:])
+    return Failure("exception", f"{type(err).__name__}: {err}", EXIT_INTERNAL,
+                   "This is a bug or an environment problem; the traceback is in details.",
+                   "".join(traceback.format_exception(err)))

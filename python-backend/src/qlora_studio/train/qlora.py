@@ -1,0 +1,503 @@
+"""The QLoRA training recipe: setup -> train -> save -> cleanup, in one flat, readable file.
+
+No HF Trainer and no TRL: the data path (packing from qlora_studio.data, padding-free batches)
+and the loop are ours, so every token and every byte of memory is accounted for. Metrics leave
+only through the run's EventWriter (qlora_studio.events); the CLI and the server watch that.
+
+Loss: the mean over the trained tokens of the whole optimizer step, i.e. the sum of token losses
+across all grad-accumulation micro-batches divided by their trained-token count (not a mean of
+micro-batch means, which would weight short micro-batches more).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ..events import EventWriter
+from ..rundir import (EVENTS, FROZEN_RECIPE, clear_stale_temps, find_resumable_run, latest_checkpoint,
+                      new_run_id, read_run_json, update_run_json)
+from .batches import IGNORE_INDEX, MicroBatch, epoch_batches
+from .checkpoint import load_checkpoint, save_adapter_atomic, save_checkpoint
+from .errors import EXIT_BAD_RECIPE, EXIT_STOPPED, Failure, classify
+from .model import check_local_model, eval_mode, load_quantized_base
+from .modelcard import model_card, render_prompt_example, write_card
+from .schedule import lr_lambda, warmup_steps_for
+
+EventCallback = Callable[[dict[str, Any]], None]
+
+
+class RunFailed(Exception):
+    """A run ended `failed`; `.failure` says why and `.exit_code` what the CLI returns."""
+
+    def __init__(self, run_dir: Path | None, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.run_dir = run_dir
+        self.failure = failure
+        self.exit_code = failure.exit_code
+
+
+class RunStopped(Exception):
+    """A run ended `stopped` after SIGTERM/SIGINT (a checkpoint was written when training had begun)."""
+
+    exit_code = EXIT_STOPPED
+
+    def __init__(self, run_dir: Path, step: int) -> None:
+        super().__init__(f"run stopped at step {step}; resume it with --resume --run-id {run_dir.name}")
+        self.run_dir = run_dir
+        self.step = step
+
+
+class UsageError(Exception):
+    """Bad arguments (e.g. --resume with nothing to resume); exit code 2."""
+
+    exit_code = EXIT_BAD_RECIPE
+
+
+class _Events:
+    """The EventWriter plus run.json: a status change updates both, then tells the watcher."""
+
+    def __init__(self, run_dir: Path, run_id: str, on_event: EventCallback | None) -> None:
+        self.run_dir = run_dir
+        self.writer = EventWriter(run_dir / EVENTS, run_id)
+        self.on_event = on_event
+
+    def emit(self, type_: str, **data: Any) -> None:
+        ev = self.writer.emit(type_, **data)
+        if self.on_event:
+            self.on_event(ev)
+
+    def status(self, state: str, **data: Any) -> None:
+        update_run_json(self.run_dir, state=state)
+        self.emit("status", state=state, **data)
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.emit("log", level=level, message=message)
+
+
+class QLoRARun:
+    """One training run. Use `run_training` rather than this class directly."""
+
+    def __init__(self, recipe_path: Path, *, output_dir: Path | None, max_steps: int | None,
+                 run_id: str | None, resume: bool, on_event: EventCallback | None) -> None:
+        self.recipe_path = Path(recipe_path).resolve()
+        self.output_dir = Path(output_dir).resolve() if output_dir else None
+        self.max_steps_override = max_steps
+        self.requested_run_id = run_id
+        self.resume = resume
+        self.on_event = on_event
+        self.stop_reason: str | None = None
+        self.run_dir: Path | None = None
+        self.ev: _Events | None = None
+        self._old_handlers: dict[int, Any] = {}
+
+    # ---------------------------------------------------------------- run directory
+    def _runs_root(self) -> Path:
+        if self.output_dir:
+            return self.output_dir
+        try:
+            from ..recipe import load_recipe
+
+            r = load_recipe(self.recipe_path)
+            return r.resolve_path(r.output.dir)
+        except Exception:  # a broken recipe still gets a run dir, so its error event has a home
+            return self.recipe_path.parent / "runs"
+
+    def open_run_dir(self) -> None:
+        """Pick (or find, for --resume) the run directory and open its event log."""
+        root = self._runs_root()
+        if self.resume:
+            if self.requested_run_id:
+                run_dir = root / self.requested_run_id
+                if not (run_dir / "run.json").exists():
+                    raise UsageError(f"no run {self.requested_run_id!r} under {root}; check --run-id and --output-dir")
+            else:
+                found = find_resumable_run(root, self.recipe_path)
+                if found is None:
+                    raise UsageError(f"no resumable run of {self.recipe_path} under {root} "
+                                     "(none has a checkpoint and is unfinished); start one without --resume")
+                run_dir = found
+            if latest_checkpoint(run_dir) is None:
+                raise UsageError(f"run {run_dir.name} has no checkpoint to resume from; start a new run")
+        else:
+            run_id = self.requested_run_id or new_run_id(self._run_name())
+            run_dir = root / run_id
+            if (run_dir / EVENTS).exists():
+                raise UsageError(f"run {run_id!r} already exists in {root}; pass --resume to continue it "
+                                 "or choose another --run-id")
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if self.recipe_path.is_file():
+                shutil.copyfile(self.recipe_path, run_dir / FROZEN_RECIPE)
+            update_run_json(run_dir, run_id=run_id, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                            pid=os.getpid(), recipe_path=str(self.recipe_path), base_model=None,
+                            total_steps=None, state="queued")
+        self.run_dir = run_dir
+        clear_stale_temps(run_dir)
+        if self.resume:
+            update_run_json(run_dir, pid=os.getpid())
+        self.ev = _Events(run_dir, run_dir.name, self.on_event)
+
+    def _run_name(self) -> str | None:
+        try:
+            import yaml
+
+            doc = yaml.safe_load(self.recipe_path.read_text(encoding="utf-8"))
+            name = (doc.get("output") or {}).get("run_name")
+            return str(name) if name else None
+        except Exception:  # the name is cosmetic; validation reports the real problem later
+            return None
+
+    # ---------------------------------------------------------------- signals
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread; the caller stops us then
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        # Only a flag: the loop checkpoints at the next step boundary, never mid-step.
+        self.stop_reason = signal.Signals(signum).name
+
+    def request_stop(self, reason: str = "requested") -> None:
+        """Ask the loop to checkpoint and stop at the next step boundary (thread-safe)."""
+        self.stop_reason = reason
+
+    def _restore_signals(self) -> None:
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)
+
+    # ---------------------------------------------------------------- setup
+    def setup(self) -> None:
+        """Recipe, seeds, tokenizer, data, 4-bit base, LoRA, optimizer, schedule, resume state."""
+        import numpy as np
+        import torch
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+        from ..data import build_dataset, load_tokenizer
+        from ..recipe import load_recipe, recipe_from_text
+
+        assert self.run_dir is not None and self.ev is not None
+        ev = self.ev
+        ev.status("loading")
+        if self.resume:
+            info = read_run_json(self.run_dir)
+            frozen = self.run_dir / FROZEN_RECIPE
+            original = Path(info.get("recipe_path") or self.recipe_path)
+            self.recipe = recipe_from_text(frozen.read_text(encoding="utf-8"), original.parent,
+                                           source=str(frozen), recipe_path=original)
+        else:
+            self.recipe = load_recipe(self.recipe_path)
+        r = self.recipe
+        for w in getattr(r, "warnings", ()):
+            ev.log(f"recipe: {w}", "warning")
+        t = r.training
+        update_run_json(self.run_dir, base_model=r.base_model)
+        # Before the tokenizer: a missing model folder is a recipe problem, not a data problem.
+        check_local_model(r.model_location(), r.is_local_model())
+
+        seed = int(t.seed)
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+        self.tokenizer = load_tokenizer(r)
+        ds = build_dataset(r, self.tokenizer)
+        if ds.skipped:
+            ev.log(f"skipped {ds.skipped} bad rows (data.skip_bad_rows is true): "
+                   + "; ".join(str(b) for b in ds.bad_rows[:20]), "warning")
+        if not ds.train:
+            raise ValueError("no training examples left after reading the data")
+        self.train_examples, self.eval_examples = ds.train, ds.eval
+        ev.log(f"data: {len(ds.train)} train / {len(ds.eval)} eval examples; stats {ds.stats}")
+
+        q = r.quantization
+        model, minfo = load_quantized_base(
+            r.model_location(), bits=int(q.bits), quant_type=q.quant_type, double_quant=bool(q.double_quant),
+            compute_dtype=q.compute_dtype, quant_storage=q.quant_storage_dtype,
+            trust_remote_code=bool(r.trust_remote_code), revision=r.revision,
+            looks_local=r.is_local_model())
+        self.device = minfo["device"]
+        ev.log(f"base model {r.base_model}: {minfo['bits']}-bit {minfo['quant_type']} "
+               f"(double quant {minfo['double_quant']}), compute {minfo['compute_dtype']} on {self.device}")
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=bool(t.gradient_checkpointing),
+            gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False  # a cache would also disable the packed (block-diagonal) mask
+        lcfg = LoraConfig(r=int(r.lora.r), lora_alpha=float(r.lora.alpha), lora_dropout=float(r.lora.dropout),
+                          target_modules=_targets(r.lora.target_modules), bias=r.lora.bias, task_type="CAUSAL_LM")
+        self.model = get_peft_model(model, lcfg)
+        trainable, total = self.model.get_nb_trainable_parameters()
+        ev.log(f"LoRA r={r.lora.r} alpha={r.lora.alpha} on {lcfg.target_modules}: "
+               f"{trainable:,} trainable of {total:,} parameters")
+
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = self._make_optimizer(t)
+        self.batches_per_epoch = len(self._epoch(0))
+        if t.max_steps is not None or self.max_steps_override is not None:
+            total_steps = int(self.max_steps_override or t.max_steps)
+        else:
+            total_steps = max(1, math.ceil(float(t.epochs) * self.batches_per_epoch / int(t.grad_accum)))
+
+        self.state: dict[str, Any] = {"step": 0, "epoch": 0, "batch_index": 0, "tokens_seen": 0,
+                                      "best_eval_loss": None, "best_step": None, "evals_without_improvement": 0,
+                                      "last_loss": None, "last_eval_loss": None, "total_steps": total_steps,
+                                      "seed": seed, "run_id": self.run_dir.name}
+        ck = latest_checkpoint(self.run_dir) if self.resume else None
+        if ck is not None:
+            # The saved state carries the schedule length, so a resumed run ends where it would have.
+            saved = json.loads((ck / "trainer_state.json").read_text())
+            total_steps = int(self.max_steps_override or saved["total_steps"])
+        self.total_steps = total_steps
+        warmup = warmup_steps_for(total_steps, t.warmup_steps, float(t.warmup_ratio))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(t.scheduler, total_steps, warmup))
+        if ck is not None:
+            self.state.update(load_checkpoint(ck, self.model, self.optimizer, self.scheduler))
+            # The optimizer state carries the lr of the saved schedule; recompute it from ours so
+            # a resume with a different --max-steps follows its own schedule from the first step.
+            for group, base_lr, fn in zip(self.optimizer.param_groups, self.scheduler.base_lrs,
+                                          self.scheduler.lr_lambdas):
+                group["lr"] = base_lr * fn(self.scheduler.last_epoch)
+            self.state["total_steps"] = total_steps
+            ev.log(f"resumed from {ck.name}: step {self.state['step']}, epoch {self.state['epoch']}, "
+                   f"batch {self.state['batch_index']}")
+        update_run_json(self.run_dir, total_steps=total_steps)
+
+    def _make_optimizer(self, t: Any) -> Any:
+        import torch
+
+        kw = {"lr": float(t.lr), "weight_decay": float(t.weight_decay)}
+        if self.device == "cuda" and t.optimizer != "adamw":
+            import bitsandbytes.optim as bo
+
+            cls = {"paged_adamw_8bit": bo.PagedAdamW8bit, "adamw_8bit": bo.AdamW8bit,
+                   "paged_adamw_32bit": bo.PagedAdamW32bit}[t.optimizer]
+            self.ev.log(f"optimizer: bitsandbytes {cls.__name__}")
+            return cls(self.params, **kw)
+        if t.optimizer != "adamw":
+            self.ev.log(f"optimizer: torch AdamW ({t.optimizer} needs CUDA; this run is on the CPU)")
+        else:
+            self.ev.log("optimizer: torch AdamW")
+        return torch.optim.AdamW(self.params, **kw)
+
+    def _epoch(self, epoch: int) -> list[MicroBatch]:
+        t, d = self.recipe.training, self.recipe.data
+        return epoch_batches(self.train_examples, packing=bool(d.packing), max_seq_len=int(d.max_seq_len),
+                             micro_batch_size=int(t.micro_batch_size), pad_id=int(self.tokenizer.pad_token_id),
+                             seed=int(t.seed), epoch=epoch)
+
+    # ---------------------------------------------------------------- train
+    def _loss_sum(self, mb: MicroBatch) -> Any:
+        """Summed cross-entropy of one micro-batch's trained tokens (labels shifted by one)."""
+        import torch.nn.functional as F
+
+        dev = self.model.device if self.device == "cuda" else "cpu"
+        kwargs: dict[str, Any] = {"input_ids": mb.input_ids.to(dev), "use_cache": False}
+        if mb.position_ids is not None:
+            kwargs["position_ids"] = mb.position_ids.to(dev)
+        if mb.attention_mask is not None:
+            kwargs["attention_mask"] = mb.attention_mask.to(dev)
+        logits = self.model(**kwargs).logits
+        labels = mb.labels.to(dev)
+        return F.cross_entropy(logits[:, :-1, :].float().reshape(-1, logits.shape[-1]),
+                               labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum")
+
+    def train(self) -> str:
+        """The loop. Returns how it ended: "completed", "early_stopping" or "stopped"."""
+        import torch
+
+        ev, t, st = self.ev, self.recipe.training, self.state
+        ga = int(t.grad_accum)
+        clip = float(t.max_grad_norm) if float(t.max_grad_norm) > 0 else float("inf")
+        batches = self._epoch(st["epoch"])
+        ev.status("running", total_steps=self.total_steps)
+        self.model.train()
+        window_tokens, window_start = 0, time.perf_counter()
+        while st["step"] < self.total_steps:
+            if self.stop_reason:
+                return "stopped"
+            micro = []
+            for _ in range(ga):
+                if st["batch_index"] >= len(batches):
+                    st["epoch"] += 1
+                    st["batch_index"] = 0
+                    batches = self._epoch(st["epoch"])
+                micro.append(batches[st["batch_index"]])
+                st["batch_index"] += 1
+            n_trained = max(1, sum(mb.n_trained for mb in micro))
+            loss_total = 0.0
+            for mb in micro:
+                loss_sum = self._loss_sum(mb)
+                (loss_sum / n_trained).backward()
+                loss_total += float(loss_sum.detach())
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, clip))
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            st["step"] += 1
+            step_tokens = sum(mb.n_tokens for mb in micro)
+            st["tokens_seen"] += step_tokens
+            window_tokens += step_tokens
+            st["last_loss"] = loss_total / n_trained
+            step = st["step"]
+            if step % int(t.log_every) == 0 or step == self.total_steps:
+                elapsed = max(1e-9, time.perf_counter() - window_start)
+                self._metrics(st["last_loss"], lr, grad_norm, window_tokens / elapsed, len(batches))
+                window_tokens, window_start = 0, time.perf_counter()
+            if self.eval_examples and int(t.eval_every) and step % int(t.eval_every) == 0 and step < self.total_steps:
+                if self.evaluate():
+                    return "early_stopping"
+            if int(t.save_every) and step % int(t.save_every) == 0 and step < self.total_steps:
+                self.checkpoint()
+        return "completed"
+
+    def _metrics(self, loss: float, lr: float, grad_norm: float, tps: float, n_batches: int) -> None:
+        import psutil
+        import torch
+
+        st = self.state
+        data: dict[str, Any] = {
+            "step": st["step"], "total_steps": self.total_steps,
+            "epoch": round(st["epoch"] + st["batch_index"] / max(1, n_batches), 4),
+            "loss": loss, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": round(tps, 1),
+            "tokens_seen": st["tokens_seen"], "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
+        }
+        if self.device == "cuda":
+            data["mem_allocated_mb"] = round(torch.cuda.memory_allocated() / 2**20, 1)
+            data["mem_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        self.ev.emit("metrics", **data)
+
+    def evaluate(self) -> bool:
+        """Eval loss over the eval set; keeps the best adapter; returns True when early stopping fires."""
+        import torch
+
+        t, st = self.recipe.training, self.state
+        d = self.recipe.data
+        batches = epoch_batches(self.eval_examples, packing=bool(d.packing), max_seq_len=int(d.max_seq_len),
+                                micro_batch_size=int(t.micro_batch_size), pad_id=int(self.tokenizer.pad_token_id),
+                                seed=int(t.seed), epoch=0)
+        eval_mode(self.model)
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for mb in batches:
+                total += float(self._loss_sum(mb))
+                count += mb.n_trained
+        self.model.train()
+        eval_loss = total / max(1, count)
+        best = st["best_eval_loss"]
+        is_best = best is None or eval_loss < best - float(t.early_stopping.min_delta)
+        if is_best:
+            st["best_eval_loss"], st["best_step"], st["evals_without_improvement"] = eval_loss, st["step"], 0
+            save_adapter_atomic(self.model, self.run_dir / "checkpoints" / "best", self._adapter_extras)
+        else:
+            st["evals_without_improvement"] += 1
+        st["last_eval_loss"], st["last_eval_step"] = eval_loss, st["step"]
+        self.ev.emit("eval", step=st["step"], eval_loss=eval_loss, best_eval_loss=st["best_eval_loss"],
+                     is_best=is_best)
+        patience = int(t.early_stopping.patience)
+        return patience > 0 and st["evals_without_improvement"] >= patience
+
+    def checkpoint(self) -> Path:
+        """Write checkpoints/step-N (atomic) and emit a checkpoint event."""
+        path = save_checkpoint(self.run_dir, self.state["step"], self.model, self.optimizer, self.scheduler,
+                               dict(self.state), int(self.recipe.training.keep_checkpoints))
+        self.ev.emit("checkpoint", step=self.state["step"], path=str(path))
+        return path
+
+    # ---------------------------------------------------------------- save
+    def _adapter_extras(self, folder: Path) -> None:
+        # The adapter must carry its tokenizer and chat template: prompts at inference time have to
+        # be rendered exactly as in training, and merge copies them into the merged model.
+        self.tokenizer.save_pretrained(folder)
+        q = self.recipe.quantization
+        meta = {"base_model": self.recipe.model_location(), "run_id": self.run_dir.name, "step": self.state["step"],
+                "quantization": q.to_dict(), "chat_template": str(self.recipe.data.chat_template)}
+        (folder / "qlora_studio.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+    def save(self, ended: str) -> Path:
+        """Final eval, last checkpoint, adapter/ and the model card."""
+        ev, st = self.ev, self.state
+        ev.status("saving")
+        if self.eval_examples and ended != "stopped" and st.get("last_eval_step") != st["step"]:
+            self.evaluate()
+        self.checkpoint()
+        if ended == "stopped":
+            return self.run_dir
+        adapter = save_adapter_atomic(self.model, self.run_dir / "adapter", self._adapter_extras)
+        self.write_card(adapter)
+        return adapter
+
+    def write_card(self, adapter: Path) -> None:
+        """README.md in the run dir and in adapter/ (the last step's adapter; best is in checkpoints/best)."""
+        r, st = self.recipe, self.state
+        metrics = {"steps": st["step"], "tokens_seen": st["tokens_seen"], "final_train_loss": st["last_loss"],
+                   "final_eval_loss": st["last_eval_loss"], "best_eval_loss": st["best_eval_loss"],
+                   "best_eval_step": st["best_step"]}
+        frozen = self.run_dir / FROZEN_RECIPE
+        notes = ["`adapter/` holds the adapter of the last step. The adapter with the best eval loss "
+                 f"(step {st['best_step']}) is kept in `checkpoints/best/`."] if st["best_step"] else []
+        card = model_card(title=f"QLoRA adapter: {self.run_dir.name}", base_model=r.base_model,
+                          recipe_text=frozen.read_text(encoding="utf-8") if frozen.exists() else None,
+                          metrics=metrics, prompt_example=render_prompt_example(self.tokenizer), notes=notes)
+        write_card(self.run_dir / "README.md", card)
+        write_card(adapter / "README.md", card)
+
+    # ---------------------------------------------------------------- the whole run
+    def execute(self) -> Path:
+        """Run every phase; on failure emit `error` + status failed and raise RunFailed."""
+        self.open_run_dir()
+        assert self.run_dir is not None and self.ev is not None
+        self._install_signals()
+        try:
+            self.setup()
+            if self.stop_reason:
+                self.ev.status("stopped", reason=self.stop_reason, message="stopped before training began")
+                raise RunStopped(self.run_dir, self.state["step"])
+            ended = self.train()
+            adapter = self.save(ended)
+            if ended == "stopped":
+                self.ev.status("stopped", reason=self.stop_reason,
+                               message=f"checkpoint at step {self.state['step']}; resume with --resume")
+                raise RunStopped(self.run_dir, self.state["step"])
+            self.ev.status("completed", adapter_path=str(adapter), reason=ended)
+            return self.run_dir
+        except (RunStopped, UsageError):
+            raise
+        except BaseException as err:  # noqa: BLE001 - every failure must reach the event log
+            failure = classify(err)
+            try:
+                self.ev.emit("error", **failure.event_data())
+                self.ev.status("failed", message=failure.message[:500])
+            except Exception:
+                pass  # the log itself failing (disk full) must not hide the original error
+            raise RunFailed(self.run_dir, failure) from err
+        finally:
+            self._restore_signals()
+            self.ev.writer.close()
+
+
+def _targets(spec: Any) -> Any:
+    if isinstance(spec, str):
+        return spec
+    return list(spec)
+
+
+def run_training(recipe_path: str | os.PathLike[str], *, output_dir: str | os.PathLike[str] | None = None,
+                 max_steps: int | None = None, run_id: str | None = None, resume: bool = False,
+                 on_event: EventCallback | None = None) -> Path:
+    """Train the recipe and return the run directory.
+
+    Raises RunFailed (with `.exit_code` 2/3/4/1 and the classified failure) when the run fails,
+    RunStopped (exit code 130) after SIGTERM/SIGINT, UsageError (2) for bad arguments. Every
+    event is also passed to `on_event` right after it is written to events.jsonl.
+    """
+    run = QLoRARun(Path(recipe_path), output_dir=Path(output_dir) if output_dir else None, max_steps=max_steps,
+                   run_id=run_id, resume=resume, on_event=on_event)
+    return run.execute()
