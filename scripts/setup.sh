@@ -7,8 +7,8 @@ ROOT=$PWD
 
 stamp() { sha256sum "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
-# npm packages
-NPM_STAMP=$(stamp package.json package-lock.json)
+# npm packages: keyed on the lock file, so editing scripts in package.json does not reinstall.
+NPM_STAMP=$(stamp package-lock.json)
 if [ ! -f node_modules/.qlora-stamp ] || [ "$(cat node_modules/.qlora-stamp)" != "$NPM_STAMP" ]; then
   echo "[setup] npm ci"
   npm ci --no-audit --no-fund --loglevel=error

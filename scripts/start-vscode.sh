@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# `npm start` (as `npm run start:vscode` until the lead switches it): sets everything up on a fresh
+# `npm start`: sets everything up on a fresh
 # Debian machine (venv + npm through scripts/setup.sh, Chromium/code-server through
 # scripts/vscode/setup.sh), builds the extension, makes the tiny example if missing, then serves
 # VS Code (code-server on 127.0.0.1) with the extension installed and examples/ as the workspace.
 # Ctrl-C or SIGTERM stops code-server's whole process group. Env: QLORA_PORT (default: a free
-# port), QLORA_WORKSPACE_TRUST=1 to keep Workspace Trust on, QLORA_SKIP_SETUP=1 on a machine
-# already set up (setup.sh reinstalls node_modules whenever package.json changed).
+# port), QLORA_WORKSPACE_TRUST=1 to keep Workspace Trust on, QLORA_SKIP_SETUP=1 to skip set-up on a machine
+# already set up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${QLORA_SKIP_SETUP:-0}" = 1 ]; then
