@@ -58,3 +58,31 @@ def test_introspect_model(tiny_dir):
     assert info["lora_targets"] == ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
     assert "lm_head" in info["linear_modules"]
     assert 2_000_000 < info["num_parameters"] < 5_000_000
+
+
+def test_two_first_requests_at_once_in_a_fresh_process(trained_run, tiny_dir):
+    # The server answers two generate requests (base and base+adapter) on two threads; in a fresh
+    # interpreter both threads import transformers' lazy names for the first time at once.
+    import subprocess
+    import sys
+
+    from conftest import engine_env
+
+    code = (
+        "import sys, threading\n"
+        "from qlora_studio.generate import stream_generate\n"
+        "base, adapter = sys.argv[1], sys.argv[2]\n"
+        "out, errs = {}, []\n"
+        "def go(name, ad):\n"
+        "    try:\n"
+        "        out[name] = ''.join(stream_generate(base_model=base, adapter=ad, prompt='capital of', max_new_tokens=4, temperature=0))\n"
+        "    except BaseException as e:\n"
+        "        errs.append(repr(e))\n"
+        "ts = [threading.Thread(target=go, args=('base', None)), threading.Thread(target=go, args=('tuned', adapter))]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\n"
+        "print(sorted(out), errs)\n"
+        "sys.exit(1 if errs or len(out) != 2 else 0)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code, str(tiny_dir / "model"), str(trained_run["run_dir"] / "adapter")],
+                         capture_output=True, text=True, timeout=300, env=engine_env())
+    assert res.returncode == 0, res.stdout + res.stderr[-2000:]

@@ -86,6 +86,25 @@ def test_two_clients_watch_live_and_stop_then_kill(runs: Path, tmp_path: Path) -
         srv.stop()
 
 
+def test_resume_right_after_stop_waits_for_the_exit_and_reports_queued(runs: Path, tmp_path: Path) -> None:
+    srv = ServerProc(runs, env={"FAKE_ENGINE_STEPS": "100000", "FAKE_ENGINE_RATE": "50", "FAKE_ENGINE_EXIT_DELAY": "1.5"})
+    try:
+        c = srv.client()
+        recipe = str(make_recipe(tmp_path))
+        c.ok("run.start", {"recipe_path": recipe, "run_id": "sr"})
+        c.ok("run.attach", {"run_id": "sr", "after_seq": 0})
+        c.wait_state("sr", ("running",))
+        c.ok("run.stop", {"run_id": "sr"})
+        c.wait_state("sr", ("stopped",))
+        # The process still lingers here; the resume must wait for it, not answer `conflict`.
+        res = c.ok("run.start", {"recipe_path": recipe, "run_id": "sr", "resume": True})
+        assert res["run_id"] == "sr" and res["pid"] and res["state"] != "stopped"
+        c.wait_state("sr", ("running",))
+        assert c.ok("run.stop", {"run_id": "sr"})["action"] == "signalled"
+    finally:
+        srv.stop()
+
+
 def test_sigkill_interrupts_and_resume_continues(runs: Path, tmp_path: Path) -> None:
     srv = ServerProc(runs, env={"FAKE_ENGINE_STEPS": "60", "FAKE_ENGINE_RATE": "40", "FAKE_ENGINE_CKPT_EVERY": "5"})
     try:

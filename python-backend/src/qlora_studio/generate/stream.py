@@ -9,6 +9,11 @@ from typing import Any, Iterator
 
 ADAPTER_META = "qlora_studio.json"
 
+# transformers resolves its names lazily; two threads importing them for the first time at once
+# (the server answering two generate requests) can see a half-initialised module. Imports that
+# run on request threads go through this lock.
+_IMPORT_LOCK = threading.Lock()
+
 
 @dataclass
 class LoadedModel:
@@ -31,10 +36,11 @@ def adapter_meta(adapter: str | Path) -> dict[str, Any]:
 
 def load_for_generation(base_model: str, adapter: str | None = None) -> LoadedModel:
     """Load the 4-bit base (and the adapter on top); the tokenizer comes from the adapter when it has one."""
-    from peft import PeftModel
-    from transformers import AutoTokenizer
+    with _IMPORT_LOCK:
+        from peft import PeftModel
+        from transformers import AutoTokenizer
 
-    from ..train.model import eval_mode, load_quantized_base
+        from ..train.model import eval_mode, load_quantized_base
 
     meta = adapter_meta(adapter) if adapter else {}
     if adapter and not (Path(adapter) / "adapter_config.json").exists():
@@ -72,8 +78,9 @@ def stream_generate(*, base_model: str, adapter: str | None = None, messages: li
     raw text. temperature 0 means greedy decoding. Setting stop_event ends generation after the
     current token. Pass `loaded` (from load_for_generation) to reuse a loaded model.
     """
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+    with _IMPORT_LOCK:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
     lm = loaded or load_for_generation(base_model, adapter)
     tok = lm.tokenizer

@@ -30,6 +30,7 @@ from .tail import EventTail
 POLL_S = 0.005
 IDLE_POLL_S = 0.5
 LIVENESS_S = 0.5
+EXIT_GRACE_S = 15.0  # how long a resume waits for a run that already reported its end to exit
 _OOM_MARKERS = ("MemoryError", "OutOfMemoryError", "out of memory", "std::bad_alloc", "Cannot allocate memory")
 OOM_HINT = (
     "lower training.micro_batch_size or data.max_seq_len, keep training.gradient_checkpointing: true, "
@@ -74,6 +75,7 @@ class RunRecord:
     memory_limited: bool = False
     log_path: Path | None = None
     watchers: list[asyncio.Task[None]] = field(default_factory=list)
+    spawn_seq: int | None = None  # last seq on disk when this server spawned the process
 
     @property
     def alive(self) -> bool:
@@ -157,6 +159,14 @@ class RunSupervisor:
         recipe = recipe.resolve()
         if resume:
             rec = self.get(run_id) if run_id else self._newest_resumable(recipe)
+            rec.tail.poll()
+            if rec.alive and rec.proc is not None and rec.tail.state in TERMINAL_STATES:
+                # It already wrote its end state (e.g. stopped) and is only exiting: wait for that
+                # instead of refusing a resume that follows a stop at once.
+                try:
+                    await asyncio.wait_for(rec.proc.wait(), EXIT_GRACE_S)
+                except asyncio.TimeoutError:
+                    pass
             if rec.alive:
                 raise ProtocolError("conflict", f"run {rec.run_id} is still running (pid {rec.pid}); stop it before resuming")
             run_id = rec.run_id
@@ -181,6 +191,7 @@ class RunSupervisor:
             )
         rec = self.runs.get(run_id) or RunRecord(run_id, self.runs_dir / run_id, EventTail(run_id, self.runs_dir / run_id / "events.jsonl"))
         rec.proc, rec.pid, rec.adopted, rec.stop_requests = proc, proc.pid, False, 0
+        rec.spawn_seq = rec.tail.last_seq
         rec.recipe_path, rec.log_path, rec.memory_limited = str(recipe), log_path, bool(limit)
         rec.created = rec.created or time.time()
         self.runs[run_id] = rec
@@ -280,8 +291,13 @@ class RunSupervisor:
         if rec.recipe_path is None or rec.created is None or (rec.pid is None and not rec.alive):
             self._read_run_json(rec)
         t = rec.tail
+        state = t.state
+        if rec.alive and rec.spawn_seq is not None and t.last_seq == rec.spawn_seq:
+            # Spawned (e.g. resumed) but the process has not written its first event yet: the old
+            # terminal state on disk would be misleading.
+            state = "queued"
         out: dict[str, Any] = {
-            "run_id": rec.run_id, "state": t.state, "step": max(t.step, 0), "total_steps": t.total_steps,
+            "run_id": rec.run_id, "state": state, "step": max(t.step, 0), "total_steps": t.total_steps,
             "last_loss": t.last_loss, "recipe_path": rec.recipe_path, "created": rec.created,
             "run_dir": str(rec.run_dir), "last_seq": t.last_seq, "pid": rec.pid if rec.alive else None,
             "resumable": (not rec.alive) and _resumable(rec),
