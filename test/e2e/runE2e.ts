@@ -97,7 +97,8 @@ async function steps(page: Page, workspace: string, extensionId: string): Promis
       name: 'merge-adapter',
       run: async () => {
         const row = await revealInExplorer(page, adapterRel);
-        await contextMenuAction(page, row, 'Merge adapter');
+        // The command's first question (the dtype pick) showing is the proof the entry ran.
+        await contextMenuAction(page, row, 'Merge adapter', 60_000, () => quickInputVisible(page));
         // The command asks for a dtype, then an output folder; the defaults are what a user takes.
         await acceptQuickInput(page);
         await page.waitForTimeout(300);

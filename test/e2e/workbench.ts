@@ -119,25 +119,45 @@ async function scrollUntilVisible(page: Page, row: Locator, timeoutMs: number): 
 /**
  * Right-clicks `target` and chooses the context-menu entry labelled `label`. Menus are built
  * from context keys an extension may set a moment after a folder appears, so the menu is
- * reopened until the entry shows or `timeoutMs` passes.
+ * reopened until the entry shows or `timeoutMs` passes. A click that lands while the menu is
+ * still settling can leave it open with the entry only highlighted; `confirm` (when given) says
+ * whether the action really started, and the menu is tried again until it does.
  */
-export async function contextMenuAction(page: Page, target: Locator, label: string, timeoutMs = 30_000): Promise<void> {
+export async function contextMenuAction(
+  page: Page,
+  target: Locator,
+  label: string,
+  timeoutMs = 30_000,
+  confirm?: () => Promise<boolean>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const item = page.locator('.context-view .monaco-menu .action-item', { hasText: label }).first();
   for (;;) {
     await target.click({ button: 'right' });
     const shown = await item.waitFor({ state: 'visible', timeout: 3000 }).then(() => true, () => false);
+    let entries: string[] = [];
     if (shown) {
       await item.click();
-      return;
+      if (!confirm || (await pollFor(page, confirm, 5000))) return;
+    } else {
+      entries = await page.locator('.context-view .monaco-menu .action-label').allInnerTexts().catch(() => []);
     }
-    const entries = await page.locator('.context-view .monaco-menu .action-label').allInnerTexts().catch(() => []);
-    await page.keyboard.press('Escape');
+    if (await page.locator('.context-view .monaco-menu').isVisible().catch(() => false)) await page.keyboard.press('Escape');
     if (Date.now() > deadline) {
-      throw new Error(`the context menu has no "${label}" entry after ${timeoutMs / 1000} s; it shows: ${entries.filter(Boolean).join(', ')}`);
+      const why = shown ? `choosing it did not start the action` : `it shows: ${entries.filter(Boolean).join(', ')}`;
+      throw new Error(`the context menu's "${label}" entry failed after ${timeoutMs / 1000} s; ${why}`);
     }
-    await page.waitForTimeout(2000);
+    await page.waitForTimeout(shown ? 500 : 2000);
   }
+}
+
+async function pollFor(page: Page, check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return true;
+    await page.waitForTimeout(200);
+  }
+  return false;
 }
 
 /** Text of the visible notification toasts, for error messages in test failures. */
