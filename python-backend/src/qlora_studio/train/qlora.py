@@ -24,7 +24,7 @@ from typing import Any, Callable
 from ..events import EventWriter
 from ..rundir import (EVENTS, FROZEN_RECIPE, clear_stale_temps, find_resumable_run, latest_checkpoint,
                       new_run_id, read_run_json, update_run_json)
-from .batches import IGNORE_INDEX, MicroBatch, epoch_batches
+from .batches import MicroBatch, epoch_batches
 from .checkpoint import load_checkpoint, save_adapter_atomic, save_checkpoint
 from .errors import EXIT_BAD_RECIPE, EXIT_STOPPED, Failure, classify
 from .model import check_local_model, eval_mode, load_quantized_base
@@ -180,6 +180,8 @@ class QLoRARun:
         import torch
         from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
+        from .loss import downcast_frozen_weights, fused_head_parts
+
         from ..data import build_dataset, load_tokenizer
         from ..recipe import load_recipe, recipe_from_text
 
@@ -230,9 +232,15 @@ class QLoRARun:
             model, use_gradient_checkpointing=bool(t.gradient_checkpointing),
             gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False  # a cache would also disable the packed (block-diagonal) mask
+        cast = downcast_frozen_weights(model, getattr(torch, minfo["compute_dtype"]))
+        if cast:
+            ev.log(f"kept {cast} frozen non-quantized weights (norms, embeddings, head) in {minfo['compute_dtype']}")
         lcfg = LoraConfig(r=int(r.lora.r), lora_alpha=float(r.lora.alpha), lora_dropout=float(r.lora.dropout),
                           target_modules=_targets(r.lora.target_modules), bias=r.lora.bias, task_type="CAUSAL_LM")
         self.model = get_peft_model(model, lcfg)
+        self.loss_parts = fused_head_parts(self.model)
+        ev.log("loss: chunked output head over trained tokens only" if self.loss_parts is not None
+               else "loss: full logits (this model's output head is not a plain frozen linear map)")
         trainable, total = self.model.get_nb_trainable_parameters()
         ev.log(f"LoRA r={r.lora.r} alpha={r.lora.alpha} on {lcfg.target_modules}: "
                f"{trainable:,} trainable of {total:,} parameters")
@@ -295,18 +303,16 @@ class QLoRARun:
     # ---------------------------------------------------------------- train
     def _loss_sum(self, mb: MicroBatch) -> Any:
         """Summed cross-entropy of one micro-batch's trained tokens (labels shifted by one)."""
-        import torch.nn.functional as F
+        from .loss import token_loss_sum
 
         dev = self.model.device if self.device == "cuda" else "cpu"
-        kwargs: dict[str, Any] = {"input_ids": mb.input_ids.to(dev), "use_cache": False}
-        if mb.position_ids is not None:
-            kwargs["position_ids"] = mb.position_ids.to(dev)
-        if mb.attention_mask is not None:
-            kwargs["attention_mask"] = mb.attention_mask.to(dev)
-        logits = self.model(**kwargs).logits
-        labels = mb.labels.to(dev)
-        return F.cross_entropy(logits[:, :-1, :].float().reshape(-1, logits.shape[-1]),
-                               labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum")
+
+        def to_dev(t: Any) -> Any:
+            return t.to(dev) if t is not None else None
+
+        return token_loss_sum(self.model, input_ids=to_dev(mb.input_ids), labels=to_dev(mb.labels),
+                              position_ids=to_dev(mb.position_ids), attention_mask=to_dev(mb.attention_mask),
+                              parts=self.loss_parts)
 
     def train(self) -> str:
         """The loop. Returns how it ended: "completed", "early_stopping" or "stopped"."""
