@@ -98,7 +98,9 @@ export function mergeAdapter(ctx: Ctx, views: Views) {
     const merged = vscode.Uri.file(result.out_dir);
     if (vscode.workspace.getWorkspaceFolder(merged)) void vscode.commands.executeCommand('revealInExplorer', merged);
     const diff = result.max_abs_logit_diff === null ? 'not measured' : result.max_abs_logit_diff.toExponential(2);
-    void vscode.window.showInformationMessage(`Merged into ${result.out_dir} (${dtype}). Max |logit difference| vs base+adapter: ${diff}.`);
+    // A bf16/fp16 merge rounds the merged weights, so the difference is read against the logits' size.
+    const scale = typeof result.max_abs_logit === 'number' ? ` (largest |logit| ${result.max_abs_logit.toFixed(1)})` : '';
+    void vscode.window.showInformationMessage(`Merged into ${result.out_dir} (${dtype}). Max |logit difference| vs base+adapter: ${diff}${scale}.`);
     return result;
   };
 }

@@ -163,7 +163,14 @@ export const methods = {
   /** Client, "Merge adapter": merges into a bf16/fp16 checkpoint, with progress partials. */
   'adapter.merge': {
     params: z.object({ adapter_dir: nonEmpty, out_dir: nonEmpty, dtype: z.enum(['bfloat16', 'float16']).default('bfloat16') }).strict(),
-    result: z.object({ out_dir: z.string(), max_abs_logit_diff: z.number().nullable() }).loose(),
+    result: z
+      .object({
+        out_dir: z.string(),
+        max_abs_logit_diff: z.number().nullable(),
+        /** Largest |logit| seen in the check, so the difference can be read against it. */
+        max_abs_logit: z.number().nullable().optional(),
+      })
+      .loose(),
     partial: z.object({ fraction: z.number().min(0).max(1), message: z.string() }).strict(),
   },
   /** Client, recipe completion: the base model's config and linear module names. */
