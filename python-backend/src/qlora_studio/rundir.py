@@ -26,6 +26,8 @@ RUN_JSON = "run.json"
 FROZEN_RECIPE = "recipe.qlora.yaml"
 EVENTS = "events.jsonl"
 CHECKPOINTS = "checkpoints"
+# Written beside an adapter: base model and quantization, so generate and merge find the base.
+ADAPTER_META = "qlora_studio.json"
 _STEP_RE = re.compile(r"^step-(\d+)$")
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-ADAPTER_META = "qlora_studio.json"
+from ..rundir import ADAPTER_META
 
 # transformers resolves its names lazily; two threads importing them for the first time at once
 # (the server answering two generate requests) can see a half-initialised module. Imports that

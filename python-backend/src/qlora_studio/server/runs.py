@@ -25,17 +25,13 @@ from typing import Any, Callable
 from ..events import TERMINAL_STATES, EventWriter
 from ..rundir import list_checkpoints
 from .protocol import ProtocolError
+from ..train.errors import OOM_HINT, looks_like_oom
 from .tail import EventTail
 
 POLL_S = 0.005
 IDLE_POLL_S = 0.5
 LIVENESS_S = 0.5
 EXIT_GRACE_S = 15.0  # how long a resume waits for a run that already reported its end to exit
-_OOM_MARKERS = ("MemoryError", "OutOfMemoryError", "out of memory", "std::bad_alloc", "Cannot allocate memory")
-OOM_HINT = (
-    "lower training.micro_batch_size or data.max_seq_len, keep training.gradient_checkpointing: true, "
-    "or lower lora.r; then resume the run (its last checkpoint is intact)"
-)
 
 
 _LIMIT_TRAMPOLINE = (
@@ -262,11 +258,11 @@ class RunSupervisor:
         elif rec.stop_requests:
             self._finish(rec, "stopped", f"stopped on request; the process exited (code {code}) without reporting its end; "
                          f"resume continues from {last}")
-        elif _looks_oom(output) or (rec.memory_limited and code is not None and code < 0):
+        elif looks_like_oom(output) or (rec.memory_limited and code is not None and code < 0):
             msg = f"the training process ran out of host memory{' (the memory limit set for this run)' if rec.memory_limited else ''}"
             with _writer(rec) as w:
                 w.emit("error", kind="oom", message=msg, hint=OOM_HINT, details=output[-2000:])
-            self._finish(rec, "failed", f"{msg}: {OOM_HINT}; last checkpoint: {last}")
+            self._finish(rec, "failed", f"{msg}. {OOM_HINT} Last checkpoint: {last}")
         elif code is not None and code < 0:
             name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
             self._finish(rec, "interrupted", f"the training process was killed by {name} (by a user, or the OS out-of-memory killer); "
@@ -337,10 +333,6 @@ def checkpoint_hint(rec: RunRecord) -> str:
 
 def _resumable(rec: RunRecord) -> bool:
     return rec.tail.state in ("stopped", "interrupted", "failed") and bool(list_checkpoints(rec.run_dir))
-
-
-def _looks_oom(text: str) -> bool:
-    return any(m in text for m in _OOM_MARKERS)
 
 
 def _tail_text(path: Path | None, limit: int = 16384) -> str:

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-IGNORE_INDEX = -100
+from ..data.masking import IGNORE_INDEX
 
 
 @dataclass

@@ -19,6 +19,18 @@ OOM_HINT = (
 )
 
 
+# How out-of-memory reads in an exception message or a dead process's output (Python, PyTorch's
+# CPU and CUDA allocators, C++ allocation failures).
+OOM_MARKERS = ("memoryerror", "outofmemoryerror", "out of memory", "std::bad_alloc",
+               "cannot allocate memory", "can't allocate memory")
+
+
+def looks_like_oom(text: str) -> bool:
+    """True when text (an error message or a process's output) reports running out of memory."""
+    low = text.lower()
+    return any(m in low for m in OOM_MARKERS)
+
+
 @dataclass
 class Failure:
     """A classified exception: what the error event says and how the process exits."""
@@ -50,10 +62,7 @@ def is_oom(err: BaseException) -> bool:
             return True
     except ImportError:  # classification must work even when torch itself failed to import
         pass
-    if isinstance(err, RuntimeError):
-        text = str(err).lower()
-        return "can't allocate memory" in text or "out of memory" in text or "cannot allocate memory" in text
-    return False
+    return isinstance(err, RuntimeError) and looks_like_oom(str(err))
 
 
 def classify(err: BaseException) -> Failure:

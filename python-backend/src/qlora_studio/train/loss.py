@@ -19,7 +19,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-IGNORE_INDEX = -100
+from ..data.masking import IGNORE_INDEX
+
 # fp32 logits held at once by one chunk: 2**27 elements = 512 MiB.
 _CHUNK_ELEMENTS = 1 << 27
 # Config attributes of models that transform logits after the head.

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..events import EventWriter
-from ..rundir import (EVENTS, FROZEN_RECIPE, clear_stale_temps, find_resumable_run, latest_checkpoint,
+from ..rundir import (ADAPTER_META, EVENTS, FROZEN_RECIPE, clear_stale_temps, find_resumable_run, latest_checkpoint,
                       new_run_id, read_run_json, update_run_json)
 from .batches import MicroBatch, epoch_batches
 from .checkpoint import load_checkpoint, save_adapter_atomic, save_checkpoint
@@ -425,7 +425,7 @@ class QLoRARun:
         q = self.recipe.quantization
         meta = {"base_model": self.recipe.model_location(), "run_id": self.run_dir.name, "step": self.state["step"],
                 "quantization": q.to_dict(), "chat_template": str(self.recipe.data.chat_template)}
-        (folder / "qlora_studio.json").write_text(json.dumps(meta, indent=2) + "\n")
+        (folder / ADAPTER_META).write_text(json.dumps(meta, indent=2) + "\n")
 
     def save(self, ended: str) -> Path:
         """Final eval, last checkpoint, adapter/ and the model card."""
