@@ -28,6 +28,9 @@ def test_adapter_beats_base_on_held_out_questions(models, eval_rows):
 
 
 def test_streams_several_pieces(models):
+    import torch
+
+    torch.manual_seed(0)  # sampling from the untrained base: without a seed it may stop at once now and then
     pieces = list(stream_generate(base_model=models["base"].base_model, prompt="capital of", loaded=models["base"],
                                   max_new_tokens=12, temperature=0.8, top_p=0.95, top_k=20, repetition_penalty=1.1))
     assert len(pieces) > 1 and all(isinstance(p, str) and p for p in pieces)
