@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import type { ResultOf } from '../protocol';
-import { defaultMergeOutDir } from '../util/paths';
+import { ADAPTER_MARKER, defaultMergeOutDir } from '../util/paths';
 import { pathOf, runIdOf } from './pickers';
 import type { Views } from './types';
 
@@ -43,7 +43,7 @@ export function mergeAdapter(ctx: Ctx, views: Views) {
   return async (arg?: unknown): Promise<ResultOf<'adapter.merge'> | undefined> => {
     const adapterDir = await resolveAdapterDir(ctx, views, arg);
     if (!adapterDir) return undefined;
-    if (!fs.existsSync(path.join(adapterDir, 'adapter_config.json'))) {
+    if (!fs.existsSync(path.join(adapterDir, ADAPTER_MARKER))) {
       throw new Error(`${adapterDir} holds no adapter_config.json; pick the folder of a LoRA adapter`);
     }
     const opts = (arg && typeof arg === 'object' ? arg : {}) as { outDir?: unknown; dtype?: unknown };

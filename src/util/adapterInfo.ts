@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { generationSchema } from '../recipe/schema';
 import type { SamplingParams } from '../protocol/webview';
+import { ADAPTER_MARKER } from './paths';
 
 /** The frozen recipe next to a run's adapter (`runs/<id>/adapter` → `runs/<id>/recipe.qlora.yaml`). */
 export function frozenRecipeFor(adapterDir: string): string | undefined {
@@ -29,7 +30,7 @@ function readRecipeObject(recipePath: string): Record<string, unknown> | undefin
  * Throws with what to fix when neither names a model.
  */
 export function adapterBaseModel(adapterDir: string, recipeDir?: string): string {
-  const cfgPath = path.join(adapterDir, 'adapter_config.json');
+  const cfgPath = path.join(adapterDir, ADAPTER_MARKER);
   let base: string | undefined;
   try {
     const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;

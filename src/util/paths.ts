@@ -6,8 +6,10 @@ import * as path from 'node:path';
 
 /** Glob of recipe files for `workspace.findFiles` and file watchers. */
 export const RECIPE_GLOB = '**/*.qlora.{yaml,yml}';
+/** The file that makes a folder a LoRA adapter (peft writes it). */
+export const ADAPTER_MARKER = 'adapter_config.json';
 /** Glob of adapter markers; their folders get the explorer's "Merge adapter". */
-export const ADAPTER_MARKER_GLOB = '**/adapter_config.json';
+export const ADAPTER_MARKER_GLOB = `**/${ADAPTER_MARKER}`;
 /** Folders never searched: they are large and never hold user recipes. */
 export const SEARCH_EXCLUDE = '**/{node_modules,.venv,.git,.tools,.test-work}/**';
 
@@ -19,7 +21,7 @@ export function isRecipeFile(file: string): boolean {
 /** The folders holding an adapter, from the paths of their `adapter_config.json`, sorted and unique. */
 export function adapterFolders(markerPaths: readonly string[]): string[] {
   const dirs = new Set<string>();
-  for (const p of markerPaths) if (path.basename(p) === 'adapter_config.json') dirs.add(path.dirname(p));
+  for (const p of markerPaths) if (path.basename(p) === ADAPTER_MARKER) dirs.add(path.dirname(p));
   return [...dirs].sort();
 }
 
