@@ -32,6 +32,8 @@ BUILTIN_TEMPLATES = ("chatml", "llama3", "mistral", "gemma", "phi3", "qwen")
 # Noncharacters never found in real text mark where a generation block starts and ends.
 _GEN_OPEN = "\ufdd0"
 _GEN_CLOSE = "\ufdd1"
+#: Characters message contents may not hold (markers and probes of the masking rule).
+RESERVED = re.compile("[\ufdd0-\ufdef]")
 
 
 class _GenerationTag(jinja2.ext.Extension):
@@ -95,10 +97,6 @@ class ChatTemplate:
     def render(self, messages: list[dict[str, Any]], *, add_generation_prompt: bool,
                bos_token: str | None = "", eos_token: str | None = "", **extra: Any) -> Rendered:
         """Render ``messages``; a template that raises becomes ``RowError('template_error')``."""
-        for msg in messages:
-            content = msg.get("content")
-            if isinstance(content, str) and (_GEN_OPEN in content or _GEN_CLOSE in content):
-                raise RowError("template_error", "the text contains the reserved characters U+FDD0/U+FDD1")
         try:
             raw = self._template.render(
                 messages=messages, add_generation_prompt=add_generation_prompt,
@@ -109,6 +107,24 @@ class ChatTemplate:
         except (TypeError, ValueError, KeyError, IndexError) as err:
             raise RowError("template_error", f"chat template {self.name} failed: {err}") from err
         return _strip_generation_marks(raw)
+
+
+def check_reserved(messages: list[dict[str, Any]]) -> None:
+    """Message contents may not hold the noncharacters U+FDD0..U+FDEF: the rule uses them as
+    markers and probes. Raises ``RowError('template_error')`` naming the message."""
+    for i, msg in enumerate(messages):
+        content = msg.get("content")
+        if isinstance(content, str) and RESERVED.search(content):
+            raise RowError("template_error", f"message {i + 1} contains a reserved character "
+                                             "(U+FDD0..U+FDEF, Unicode noncharacters); remove it")
+
+
+def literal_text(source: str) -> str:
+    """The template's literal text (raw text and string constants), joined by NUL characters."""
+    ast = _environment().parse(source)
+    parts = {n.data for n in ast.find_all(jinja2.nodes.TemplateData)}
+    parts |= {n.value for n in ast.find_all(jinja2.nodes.Const) if isinstance(n.value, str)}
+    return "\0".join(sorted(parts))
 
 
 def _strip_generation_marks(raw: str) -> Rendered:
@@ -122,9 +138,7 @@ def _strip_generation_marks(raw: str) -> Rendered:
         if piece == _GEN_OPEN:
             starts.append(length)
         elif piece == _GEN_CLOSE:
-            start = starts.pop() if starts else 0
-            if start < length:
-                spans.append((start, length))
+            spans.append((starts.pop() if starts else 0, length))
         else:
             out.append(piece)
             length += len(piece)
