@@ -165,6 +165,14 @@ def _tokenizer_template(tokenizer: Any) -> str:
     return template
 
 
+def template_name(spec: str) -> str:
+    """How messages name the template of ``data.chat_template``: "from the tokenizer", the built-in
+    name or path as written, or "(inline)" for inline Jinja (whatever its length)."""
+    if spec == "tokenizer":
+        return "from the tokenizer"
+    return "(inline)" if "{{" in spec or "{%" in spec else spec
+
+
 def resolve_chat_template(spec: str, tokenizer: Any, recipe_dir: str | Path | None) -> str:
     """Turn ``data.chat_template`` into Jinja source.
 
@@ -177,7 +185,7 @@ def resolve_chat_template(spec: str, tokenizer: Any, recipe_dir: str | Path | No
     elif spec in BUILTIN_TEMPLATES:
         source, name = builtin_template_source(spec), spec
     elif "{{" in spec or "{%" in spec:
-        source, name = spec, "(inline)"
+        source, name = spec, template_name(spec)
     else:
         path = Path(spec).expanduser()
         if not path.is_absolute() and recipe_dir is not None:
