@@ -140,7 +140,7 @@ def compute_vectors(family: str, folder: Path) -> dict:
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"),
                                         bos_token=config["bos_token"], eos_token=config["eos_token"],
                                         pad_token=config["pad_token"])
-    template = ChatTemplate(template_source(spec), family)
+    template = ChatTemplate(template_source(spec), family, now=masking_corpus.VECTOR_NOW)
     out_cases = []
     for case in cases_for(family):
         messages = CONVERSATIONS[case["name"]]
@@ -186,7 +186,7 @@ def compute_corpus_vectors(entry: dict) -> dict:
     from qlora_studio.data.tokenize import special_token_texts
 
     tokenizer = masking_corpus.load_tokenizer(entry)
-    template = ChatTemplate(entry["source"], entry["name"])
+    template = ChatTemplate(entry["source"], entry["name"], now=masking_corpus.VECTOR_NOW)
     added = masking_corpus.tokenizer_json({"model": masking_corpus.base_tokenizer()["model"], "added_tokens": []},
                                           masking_corpus.added_tokens(entry["source"], entry["bos_token"],
                                                                       entry["eos_token"]))["added_tokens"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "test" / "fixtures" / "chat-templates"
 CORPUS_TEMPLATES = TEMPLATES / "corpus"
 OUT = ROOT / "test" / "fixtures" / "masking" / "corpus"
+
+#: The instant ``strftime_now`` renders in the vectors (templates that print today's date).
+VECTOR_NOW = datetime(2025, 6, 1, 12, 0, 0)
 
 #: bos/eos of the fixture templates outside corpus/ (corpus/SOURCES.json carries its own).
 FIXTURE_TOKENS = {

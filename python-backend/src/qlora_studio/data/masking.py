@@ -184,7 +184,7 @@ def encode_conversation(messages: list[dict[str, str]], tokenizer: Any, template
     require_fast(tokenizer)
     check_reserved(messages)
     compiled = template if isinstance(template, ChatTemplate) else ChatTemplate(template)
-    tokens = special_token_kwargs(tokenizer)
+    tokens = {**special_token_kwargs(tokenizer), **compiled.clock()}
     rendered = compiled.render(messages, add_generation_prompt=False, **tokens)
     full = rendered.text
     if compiled.has_generation_tags:

@@ -85,14 +85,22 @@ class Rendered:
 class ChatTemplate:
     """A compiled chat template; compile once, render many conversations."""
 
-    def __init__(self, source: str, name: str = "<inline>"):
+    def __init__(self, source: str, name: str = "<inline>", now: datetime | None = None):
         self.source = source
         self.name = name
+        #: The time ``strftime_now`` renders; None means the time of each encode (see :meth:`clock`).
+        self.now = now
         self.has_generation_tags = re.search(r"\{%-?\s*generation\s*-?%\}", source) is not None
         try:
             self._template = _environment().from_string(source)
         except jinja2.exceptions.TemplateSyntaxError as err:
             raise TemplateError(f"chat template {name}: line {err.lineno}: {err.message}") from err
+
+    def clock(self) -> dict[str, Any]:
+        """Render arguments that fix ``strftime_now`` to one instant (``now`` or the present), so
+        every render of one conversation shows the same date."""
+        instant = self.now or datetime.now()
+        return {"strftime_now": lambda fmt: instant.strftime(fmt)}
 
     def render(self, messages: list[dict[str, Any]], *, add_generation_prompt: bool,
                bos_token: str | None = "", eos_token: str | None = "", **extra: Any) -> Rendered:
