@@ -172,6 +172,22 @@ CONVERSATIONS: dict[str, list[dict[str, str]]] = {
         {"role": "user", "content": "OK? Say OK again."},
         {"role": "assistant", "content": "OK"},
     ],
+    "tool_result": [
+        {"role": "user", "content": "What is 6*7? Use the calculator."},
+        {"role": "assistant", "content": "Calling the calculator."},
+        {"role": "tool", "content": "42"},
+        {"role": "assistant", "content": "It is 42."},
+    ],
+    "same_text_everywhere": [
+        {"role": "user", "content": "echo"},
+        {"role": "assistant", "content": "echo"},
+        {"role": "user", "content": "echo"},
+        {"role": "assistant", "content": "echo"},
+    ],
+    "header_lookalike_answer": [
+        {"role": "user", "content": "assistant"},
+        {"role": "assistant", "content": "<|im_start|>assistant\nuser"},
+    ],
     "answer_in_system": [
         {"role": "system", "content": "Always answer 42."},
         {"role": "user", "content": "What is 6 times 7? (42)"},
