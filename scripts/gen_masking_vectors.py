@@ -187,7 +187,8 @@ def compute_corpus_vectors(entry: dict) -> dict:
 
     tokenizer = masking_corpus.load_tokenizer(entry)
     template = ChatTemplate(entry["source"], entry["name"], now=masking_corpus.VECTOR_NOW)
-    added = masking_corpus.tokenizer_json({"model": masking_corpus.base_tokenizer()["model"], "added_tokens": []},
+    base = masking_corpus.base_tokenizer(entry["tokenizer"])
+    added = masking_corpus.tokenizer_json({"model": base["model"], "added_tokens": []},
                                           masking_corpus.added_tokens(entry["source"], entry["bos_token"],
                                                                       entry["eos_token"]))["added_tokens"]
     out_cases = []
@@ -202,8 +203,9 @@ def compute_corpus_vectors(entry: dict) -> dict:
             entry_out.update(text=enc.text, input_ids=enc.input_ids, trained=_trained_ranges(enc.labels),
                              trained_spans=[list(sp) for sp in enc.trained_spans], truncated=enc.truncated)
         out_cases.append(entry_out)
-    return {"template": entry["name"], "template_file": entry["origin"], "bos_token": entry["bos_token"],
-            "eos_token": entry["eos_token"], "pad_token": entry["eos_token"],
+    return {"template": entry["name"], "template_file": entry["origin"],
+            "tokenizer_file": "corpus/" + masking_corpus.TOKENIZER_FILES[entry["tokenizer"]],
+            "bos_token": entry["bos_token"], "eos_token": entry["eos_token"], "pad_token": entry["eos_token"],
             "added_tokens": [{"id": a["id"], "content": a["content"], "special": a["special"]} for a in added],
             "special_texts": list(special_token_texts(tokenizer)), "cases": out_cases}
 
@@ -242,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
             target.write_text(text, encoding="utf-8")
     if not args.check and (args.rebuild_tokenizers or not (masking_corpus.OUT / "tokenizer.json").exists()):
         masking_corpus.build_base_tokenizer(masking_corpus.OUT / "tokenizer.json")
+    if not args.check and (args.rebuild_tokenizers or not (masking_corpus.OUT / "tokenizer-metaspace.json").exists()):
+        masking_corpus.build_metaspace_tokenizer(masking_corpus.OUT / "tokenizer-metaspace.json")
     wanted = _corpus_files()
     present = set((masking_corpus.OUT / "vectors").glob("*.json"))
     for path, text in wanted.items():

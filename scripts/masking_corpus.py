@@ -5,7 +5,9 @@ property test python-backend/tests/test_masking_corpus.py. Templates are the pub
 in test/fixtures/chat-templates/ (the fixture set and corpus/, provenance in their SOURCES files).
 
 Tokenizers: one small byte-level BPE (test/fixtures/masking/corpus/tokenizer.json, no added
-tokens) is shared by every template; for a template, ``added_tokens(...)`` lists the tokens added
+tokens) is shared by every template, and a small SentencePiece-style BPE (Metaspace, byte
+fallback: tokenizer-metaspace.json) by the families whose real tokenizers are SentencePiece ones
+(entries named "<template>@metaspace"); for a template, ``added_tokens(...)`` lists the tokens added
 to it, in order, with consecutive ids from the base vocabulary size: its bos and eos tokens and
 every control-token-looking literal of the template text (special), then the literal
 ``<think>``-style tags (not special, as real reasoning tokenizers have them).
@@ -47,17 +49,30 @@ SPECIAL_PATTERNS = (
 PLAIN_PATTERNS = (r"</?think>", r"</?tool_call>", r"</?tool_response>")
 
 
+#: Templates also tried with the SentencePiece-style tokenizer.
+METASPACE = ("llama-2-chat", "mistral-7b-instruct-v0.1", "mixtral-8x22b", "mistral-nemo", "vicuna", "phi-3.5",
+             "zephyr-7b-beta")
+TOKENIZER_FILES = {"bytelevel": "tokenizer.json", "metaspace": "tokenizer-metaspace.json"}
+
+
 def template_entries() -> list[dict[str, Any]]:
-    """Every template of the corpus: name, source text, bos_token, eos_token, origin."""
+    """Every template of the corpus: name, source text, bos_token, eos_token, origin, tokenizer."""
+    out = _template_entries()
+    out += [dict(e, name=f"{e['name']}@metaspace", tokenizer="metaspace") for e in out if e["name"] in METASPACE]
+    return out
+
+
+def _template_entries() -> list[dict[str, Any]]:
     out = []
     for name, (bos, eos) in sorted(FIXTURE_TOKENS.items()):
         out.append({"name": name, "source": (TEMPLATES / f"{name}.jinja").read_text(encoding="utf-8"),
-                    "bos_token": bos, "eos_token": eos, "origin": f"chat-templates/{name}.jinja"})
+                    "bos_token": bos, "eos_token": eos, "origin": f"chat-templates/{name}.jinja",
+                    "tokenizer": "bytelevel"})
     for entry in json.loads((CORPUS_TEMPLATES / "SOURCES.json").read_text(encoding="utf-8")):
         path = CORPUS_TEMPLATES / f"{entry['name']}.jinja"
         out.append({"name": entry["name"], "source": path.read_text(encoding="utf-8"),
                     "bos_token": entry["bos_token"], "eos_token": entry["eos_token"],
-                    "origin": f"chat-templates/corpus/{entry['name']}.jinja"})
+                    "origin": f"chat-templates/corpus/{entry['name']}.jinja", "tokenizer": "bytelevel"})
     return out
 
 
@@ -84,10 +99,10 @@ def tokenizer_json(base: dict[str, Any], added: list[tuple[str, bool]]) -> dict[
     return data
 
 
-@lru_cache(maxsize=1)
-def base_tokenizer() -> dict[str, Any]:
-    """The committed base tokenizer.json."""
-    return json.loads((OUT / "tokenizer.json").read_text(encoding="utf-8"))
+@lru_cache(maxsize=None)
+def base_tokenizer(kind: str = "bytelevel") -> dict[str, Any]:
+    """A committed base tokenizer.json ("bytelevel" or "metaspace")."""
+    return json.loads((OUT / TOKENIZER_FILES[kind]).read_text(encoding="utf-8"))
 
 
 def load_tokenizer(entry: dict[str, Any]) -> Any:
@@ -95,7 +110,7 @@ def load_tokenizer(entry: dict[str, Any]) -> Any:
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
-    data = tokenizer_json(base_tokenizer(), added_tokens(entry["source"], entry["bos_token"], entry["eos_token"]))
+    data = tokenizer_json(base_tokenizer(entry["tokenizer"]), added_tokens(entry["source"], entry["bos_token"], entry["eos_token"]))
     tok = Tokenizer.from_str(json.dumps(data))
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=entry["bos_token"], eos_token=entry["eos_token"],
                                    pad_token=entry["eos_token"])
@@ -216,3 +231,23 @@ def build_base_tokenizer(path: Path) -> None:
     tok.train_from_iterator(TRAINING_TEXT, trainer=trainer)
     path.parent.mkdir(parents=True, exist_ok=True)
     tok.save(str(path))
+
+
+def build_metaspace_tokenizer(path: Path) -> None:
+    """Train the shared SentencePiece-style BPE: Metaspace pre-tokenizer that adds a word-start
+    "▁" to the first word only, byte fallback (ids 0..255 are <0x00>..<0xFF>), no added tokens."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(byte_fallback=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first")
+    tok.train_from_iterator(TRAINING_TEXT, trainer=trainers.BpeTrainer(vocab_size=600, show_progress=False))
+    data = json.loads(tok.to_str())
+    vocab = {f"<0x{b:02X}>": b for b in range(256)}
+    for text, i in sorted(data["model"]["vocab"].items(), key=lambda item: item[1]):
+        vocab[text] = i + 256
+    data["model"]["vocab"] = vocab
+    data["decoder"] = {"type": "Sequence", "decoders": [
+        {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "}, {"type": "ByteFallback"},
+        {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(Tokenizer.from_str(json.dumps(data)).to_str(pretty=True), encoding="utf-8")
