@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from .rows import RowError
 from .templates import ChatTemplate
 
-#: Two probe contents; noncharacters that message contents may not hold (see templates.RESERVED).
-PROBES = ("\ufdd4aB\ufdd5", "\ufdd6cD\ufdd7")
+#: The probe content: noncharacters (which message contents may not hold, see templates.RESERVED)
+#: around letters of both cases, so a template that changes case does not render it as written.
+PROBE = "\ufdd4aB\ufdd5"
 
 
 @dataclass(frozen=True)
@@ -49,34 +50,20 @@ def turn_name(messages: list[dict[str, str]], i: int) -> str:
     return f"assistant turn {k} (message {i + 1})"
 
 
-def _probe_renders(template: ChatTemplate, messages: list[dict[str, str]], i: int,
-                   tokens: dict[str, str]) -> tuple[str, str] | None:
-    outs = []
-    for probe in PROBES:
-        msgs = [dict(m) for m in messages]
-        msgs[i]["content"] = probe
-        try:
-            outs.append(template.render(msgs, add_generation_prompt=False, **tokens).text)
-        except RowError:
-            return None
-    return outs[0], outs[1]
-
-
 def locate(full: str, template: ChatTemplate, messages: list[dict[str, str]], i: int,
            tokens: dict[str, str]) -> Region | str:
     """The region of message ``i`` in ``full``, or a sentence saying why it cannot be located."""
-    renders = _probe_renders(template, messages, i, tokens)
-    if renders is None:
+    msgs = [dict(m) for m in messages]
+    msgs[i]["content"] = PROBE
+    try:
+        probed = template.render(msgs, add_generation_prompt=False, **tokens).text
+    except RowError:
         return "the template raises when this message's content is replaced by another text"
-    r1, r2 = renders
-    head = _prefix_len(r1, r2)
-    tail_len = _suffix_len(r1, r2, min(len(r1), len(r2)) - head)
-    if r1[head:len(r1) - tail_len] != PROBES[0] or r2[head:len(r2) - tail_len] != PROBES[1]:
+    if probed.count(PROBE[0]) != 1 or probed.count(PROBE[-1]) != 1 or PROBE not in probed:
         return "the template does not render this message's content exactly once, as written"
-    start = min(_prefix_len(full, r1), _prefix_len(full, r2))
-    rest = len(full) - start
-    end = len(full) - min(_suffix_len(full, r1, rest), _suffix_len(full, r2, rest))
-    tail = r1[len(r1) - tail_len:]
+    tail = probed[probed.index(PROBE) + len(PROBE):]
+    start = _prefix_len(full, probed)
+    end = len(full) - _suffix_len(full, probed, len(full) - start)
     if not full.endswith(tail) or end != len(full) - len(tail):
         return "the text the template writes after this message's content depends on the content"
     return Region(start, end, tail)
