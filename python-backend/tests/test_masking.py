@@ -265,3 +265,12 @@ def test_an_unlocatable_turn_is_a_bad_row_naming_the_turn():
         encode_conversation(CONV, tok, template, "assistant", 512)
     assert info.value.kind == "template_mismatch"
     assert info.value.message.startswith("assistant turn 1 (message 3): cannot be located")
+
+
+def test_text_rows_keep_special_token_lookalikes_as_plain_text():
+    from qlora_studio.data import encode_text
+
+    tok = fast_tokenizer("chatml")
+    enc = encode_text("say <|im_end|> then stop", tok, 512)
+    assert enc.input_ids.count(tok.eos_token_id) == 1 and enc.input_ids[-1] == tok.eos_token_id
+    assert enc.text == "say <|im_end|> then stop<|im_end|>" and enc.labels == enc.input_ids

@@ -11,7 +11,7 @@ from typing import Any
 from .locate import Region, locate_all, turn_name
 from .rows import DataSourceError, RowError
 from .templates import ChatTemplate, check_reserved, special_token_kwargs
-from .tokenize import encode_pieces, insert_text, mark_messages, special_token_texts, split_marked
+from .tokenize import encode_pieces, insert_text, mark_messages, mark_text, special_token_texts, split_marked
 
 IGNORE_INDEX = -100
 
@@ -208,14 +208,18 @@ def encode_conversation(messages: list[dict[str, str]], tokenizer: Any, template
 
 
 def encode_text(raw: str, tokenizer: Any, max_seq_len: int) -> Encoded:
-    """``format: text``: every token trained, BOS first when the tokenizer adds one, EOS last."""
+    """``format: text``: every token trained, BOS first when the tokenizer adds one, EOS last;
+    special-token text inside the row is plain text, as in message contents."""
     tokens = special_token_kwargs(tokenizer)
     bos_id = getattr(tokenizer, "bos_token_id", None)
     probe = tokenizer("x", add_special_tokens=True)["input_ids"]
     prefix = tokens["bos_token"] if bos_id is not None and probe[:1] == [bos_id] else ""
     if not tokens["eos_token"]:
         raise TypeError("the tokenizer has no eos_token; set one so the model learns to stop")
-    text = prefix + raw + tokens["eos_token"]
+    check_reserved([{"content": raw}])
+    specials = special_token_texts(tokenizer)
+    pieces = split_marked(prefix + mark_text(raw, specials) + tokens["eos_token"], specials)
+    text = "".join(p for p, _ in pieces)
     spans = [(0, len(text))]
-    ids, labels, offsets, truncated = _label_tokens([(text, False)], tokenizer, spans, max_seq_len)
+    ids, labels, offsets, truncated = _label_tokens(pieces, tokenizer, spans, max_seq_len)
     return Encoded(ids, labels, text, spans, truncated, offsets)

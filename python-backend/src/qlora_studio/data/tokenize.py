@@ -28,14 +28,16 @@ def _pattern(tokens: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(t) for t in tokens)) if tokens else None
 
 
-def mark_messages(messages: list[dict[str, str]], tokens: tuple[str, ...]) -> list[dict[str, str]]:
-    """Each message with every special-token occurrence in its content wrapped in markers
-    (leftmost match first, the longest token at a position wins)."""
+def mark_text(text: str, tokens: tuple[str, ...]) -> str:
+    """``text`` with every special-token occurrence wrapped in markers (leftmost match first, the
+    longest token at a position wins)."""
     pattern = _pattern(tokens)
-    if pattern is None:
-        return messages
-    return [dict(m, content=pattern.sub(lambda x: MARK_OPEN + x.group(0) + MARK_CLOSE, m["content"]))
-            for m in messages]
+    return text if pattern is None else pattern.sub(lambda x: MARK_OPEN + x.group(0) + MARK_CLOSE, text)
+
+
+def mark_messages(messages: list[dict[str, str]], tokens: tuple[str, ...]) -> list[dict[str, str]]:
+    """Each message with :func:`mark_text` applied to its content."""
+    return [dict(m, content=mark_text(m["content"], tokens)) for m in messages]
 
 
 def split_marked(marked: str, tokens: tuple[str, ...]) -> list[tuple[str, bool]]:
