@@ -93,19 +93,23 @@ def encode_pieces(tokenizer: Any, pieces: list[tuple[str, bool]]) -> tuple[list[
 
 
 def insert_text(pieces: list[tuple[str, bool]], inserts: list[int], text: str) -> list[tuple[str, bool]]:
-    """``text`` inserted (as template text) at each position of ``inserts`` (ascending, positions
-    in the joined pieces before any insertion); a position on a boundary joins the earlier piece
-    unless that piece is plain, then the later one."""
+    """``text`` inserted (as template text) at each position of ``inserts`` (positions in the
+    joined pieces before any insertion), from the last to the first: the first piece whose
+    ``[start, end]`` holds the position takes it, or, when that piece is plain, a new piece
+    right after it does."""
     out = [list(p) for p in pieces]
-    for q in reversed(inserts):
+    for q in sorted(inserts, reverse=True):
         at = 0
         for idx, (piece, plain) in enumerate(out):
             end = at + len(piece)
-            if (at <= q < end and not plain) or (q == end and not plain):
-                out[idx][0] = piece[: q - at] + text + piece[q - at:]
-                break
-            if q == end and plain:
-                out.insert(idx + 1, [text, False])
+            if at <= q <= end:
+                if not plain:
+                    out[idx][0] = piece[: q - at] + text + piece[q - at:]
+                elif q == end:
+                    out.insert(idx + 1, [text, False])
+                else:
+                    raise RowError("template_error", "internal: an EOS insertion point lies inside "
+                                                     "special-token text of a message")
                 break
             at = end
         else:
