@@ -110,7 +110,8 @@ def load_tokenizer(entry: dict[str, Any]) -> Any:
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
-    data = tokenizer_json(base_tokenizer(entry["tokenizer"]), added_tokens(entry["source"], entry["bos_token"], entry["eos_token"]))
+    added = added_tokens(entry["source"], entry["bos_token"], entry["eos_token"])
+    data = tokenizer_json(base_tokenizer(entry["tokenizer"]), added)
     tok = Tokenizer.from_str(json.dumps(data))
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=entry["bos_token"], eos_token=entry["eos_token"],
                                    pad_token=entry["eos_token"])
@@ -173,7 +174,8 @@ CONVERSATIONS: dict[str, list[dict[str, str]]] = {
     ],
     "special_token_lookalikes": [
         {"role": "user", "content": "Which tokens end a turn? </s> <|eot_id|>"},
-        {"role": "assistant", "content": "They are <|eot_id|>, <|im_end|>, <end_of_turn>, <｜end▁of▁sentence｜> and </s>."},
+        {"role": "assistant",
+         "content": "They are <|eot_id|>, <|im_end|>, <end_of_turn>, <｜end▁of▁sentence｜> and </s>."},
         {"role": "user", "content": "Write <|im_end|> alone."},
         {"role": "assistant", "content": "<|im_end|>"},
     ],

@@ -122,8 +122,8 @@ def test_rule_agrees_with_trl_generation_tags():
     t = ChatTemplate((REAL_TEMPLATES / "llama3-training-generation.jinja").read_text(encoding="utf-8"))
     tokens = special_token_kwargs(tok)
     rendered = t.render(CONV, add_generation_prompt=False, **tokens)
-    spans, inserts = assistant_spans(rendered.text, t, CONV, tokens)
-    assert not inserts and spans == list(rendered.generation_spans)
+    spans, inserted = assistant_spans(rendered.text, t, CONV, tokens)
+    assert not any(inserted) and spans == list(rendered.generation_spans)
 
 
 def test_duplicated_bos_is_stripped():
@@ -158,8 +158,8 @@ def test_rule_finds_content_plus_end_of_turn_in_every_real_template(name):
     t = ChatTemplate((REAL_TEMPLATES / f"{name}.jinja").read_text(encoding="utf-8"), name)
     tokens = {"bos_token": "<s>", "eos_token": REAL_EOS[name]}
     full = t.render(conv, add_generation_prompt=False, **tokens).text
-    spans, inserts = assistant_spans(full, t, conv, tokens)
-    assert not inserts  # every real template closes assistant turns itself
+    spans, inserted = assistant_spans(full, t, conv, tokens)
+    assert not any(inserted)  # every real template closes assistant turns itself
     assert [full[s:e] for s, e in spans] == ["7" + REAL_MARKER[name], "2 is." + REAL_MARKER[name]]
 
 
@@ -206,7 +206,8 @@ def test_history_rendered_differently_from_the_last_turn_trains_every_turn_and_i
 def test_content_search_never_matches_inside_the_user_message():
     """'Yes' inside 'Answer Yes or No.' used to be trained; so was a tool-use template's user text."""
     conv = CORPUS.CONVERSATIONS["yes_inside_question"]
-    for name, marker in (("deepseek-v3", "<｜end▁of▁sentence｜>"), ("deepseek-r1-distill-llama", "<｜end▁of▁sentence｜>"),
+    ds_eos = "<｜end▁of▁sentence｜>"
+    for name, marker in (("deepseek-v3", ds_eos), ("deepseek-r1-distill-llama", ds_eos),
                          ("hermes-2-pro-tool-use", "<|im_end|>"), ("llama-3.1", "<|eot_id|>"),
                          ("mistral-nemo", "</s>"), ("mixtral-8x22b", "</s>")):
         tok, template = _real(name)
@@ -227,7 +228,9 @@ def test_valid_rows_with_empty_replies_or_stripped_think_are_not_rejected():
     enc = encode_conversation(CORPUS.CONVERSATIONS["empty_first_reply"], tok, deepseek, "assistant", 4096)
     assert _turns(enc) == ["<｜end▁of▁sentence｜>", "ok<｜end▁of▁sentence｜>"]
     enc = encode_conversation(CORPUS.CONVERSATIONS["think_multi_turn"], tok, deepseek, "assistant", 4096)
-    assert _turns(enc) == ["\n\nYes, 7 is prime.<｜end▁of▁sentence｜>", "2 is the only even prime.<｜end▁of▁sentence｜>"]
+    # DeepSeek keeps what follows </think> as it is, leading newlines included.
+    assert _turns(enc) == ["\n\nYes, 7 is prime.<｜end▁of▁sentence｜>",
+                           "2 is the only even prime.<｜end▁of▁sentence｜>"]
 
 
 def test_special_token_lookalikes_inside_messages_are_plain_text():

@@ -66,16 +66,16 @@ def _turn_start(full: str, template: ChatTemplate, messages: list[dict[str, str]
 
 
 def assistant_spans(full: str, template: ChatTemplate, messages: list[dict[str, str]],
-                    tokens: dict[str, str]) -> tuple[list[tuple[int, int]], list[int]]:
+                    tokens: dict[str, str]) -> tuple[list[tuple[int, int]], list[bool]]:
     """Apply the rule to every assistant message: one trained character span of ``full`` per
-    assistant message, in order, and the positions where EOS is inserted (template without an
-    end-of-turn marker). Raises :class:`RowError` naming the turn that cannot be located."""
+    assistant message, in order, and per span whether EOS is inserted at its end (the template
+    writes no end-of-turn marker). Raises :class:`RowError` naming the turn that cannot be located."""
     eos = tokens.get("eos_token", "")
     markers = tuple(m for m in dict.fromkeys((eos, *END_OF_TURN_MARKERS)) if m)
     regions = locate_all(full, template, messages, tokens)
     known = [r for r in regions if isinstance(r, Region)]
     spans: list[tuple[int, int]] = []
-    inserts: list[int] = []
+    inserted: list[bool] = []
     prev_end = 0
     for i, msg in enumerate(messages):
         if msg["role"] != "assistant":
@@ -96,26 +96,29 @@ def assistant_spans(full: str, template: ChatTemplate, messages: list[dict[str, 
         marker = _find_marker(full, region.end, limit, markers)
         if marker is not None:
             spans.append((start, marker[1]))
+            inserted.append(False)
             prev_end = marker[1]
             continue
         if not eos:
             raise RowError("template_error", f"{name}: the template closes it with no end-of-turn token "
                                              "and the tokenizer has no eos_token")
-        inserts.append(region.end)
         spans.append((start, region.end))
+        inserted.append(True)
         prev_end = region.end
-    return spans, inserts
+    return spans, inserted
 
 
-def _apply_inserts(spans: list[tuple[int, int]], inserts: list[int], eos: str) -> list[tuple[int, int]]:
-    """Spans moved to the text with ``eos`` inserted at every insert position; a span that ends at
-    an insert position ends after that inserted ``eos``."""
+def _apply_inserts(spans: list[tuple[int, int]], inserted: list[bool], eos: str) -> list[tuple[int, int]]:
+    """Spans moved to the text with ``eos`` inserted at the end of every inserted span; such a
+    span ends after its inserted ``eos``."""
+    inserts = [end for (_, end), ins in zip(spans, inserted) if ins]
+
     def moved(p: int, inclusive: bool) -> int:
         return p + len(eos) * sum(1 for q in inserts if (q <= p if inclusive else q < p))
 
     out = []
-    for start, end in spans:
-        if end in inserts:
+    for (start, end), ins in zip(spans, inserted):
+        if ins:
             eos_at = moved(end, False)
             out.append((min(moved(start, True), eos_at), eos_at + len(eos)))
         else:
@@ -188,14 +191,15 @@ def encode_conversation(messages: list[dict[str, str]], tokenizer: Any, template
     rendered = compiled.render(messages, add_generation_prompt=False, **tokens)
     full = rendered.text
     if compiled.has_generation_tags:
-        spans, inserts = list(rendered.generation_spans), []
+        spans = list(rendered.generation_spans)
+        inserted = [False] * len(spans)
     else:
-        spans, inserts = assistant_spans(full, compiled, messages, tokens)
+        spans, inserted = assistant_spans(full, compiled, messages, tokens)
     pieces = _pieces(full, compiled, messages, tokenizer, tokens)
     eos = tokens["eos_token"]
-    if inserts:
-        pieces = insert_text(pieces, inserts, eos)
-        spans = _apply_inserts(spans, inserts, eos)
+    if any(inserted):
+        pieces = insert_text(pieces, [end for (_, end), ins in zip(spans, inserted) if ins], eos)
+        spans = _apply_inserts(spans, inserted, eos)
     text = "".join(p for p, _ in pieces)
     if train_on == "all":
         spans = [(0, len(text))]
