@@ -277,3 +277,12 @@ def test_text_rows_keep_special_token_lookalikes_as_plain_text():
     enc = encode_text("say <|im_end|> then stop", tok, 512)
     assert enc.input_ids.count(tok.eos_token_id) == 1 and enc.input_ids[-1] == tok.eos_token_id
     assert enc.text == "say <|im_end|> then stop<|im_end|>" and enc.labels == enc.input_ids
+
+
+def test_template_refusing_a_conversation_cut_before_a_turn_still_locates_it():
+    tok = fast_tokenizer("chatml")
+    template = ("{% if messages[-1].role != 'assistant' and not add_generation_prompt %}"
+                "{{ raise_exception('a conversation must end with an answer') }}{% endif %}"
+                + builtin_template_source("chatml"))
+    enc = encode_conversation(CONV, tok, template, "assistant", 512)
+    assert _turns(enc) == ["7<|im_end|>", "2<|im_end|>"]

@@ -55,8 +55,11 @@ def _turn_start(full: str, template: ChatTemplate, messages: list[dict[str, str]
                 region: Region, tokens: dict[str, str], name: str) -> int:
     """Where assistant message ``i``'s trained span starts: right after the generation prompt when
     the template renders the conversation so far followed by that prompt, else the region start."""
-    prompt = template.render(messages[:i], add_generation_prompt=False, **tokens).text
-    gen = template.render(messages[:i], add_generation_prompt=True, **tokens).text
+    try:
+        prompt = template.render(messages[:i], add_generation_prompt=False, **tokens).text
+        gen = template.render(messages[:i], add_generation_prompt=True, **tokens).text
+    except RowError:  # the template refuses the conversation cut before this turn
+        return region.start
     if full.startswith(prompt) and region.start < len(prompt):
         raise RowError("template_mismatch", f"{name}: changing its content changes how the template "
                                             "renders the earlier messages, so it cannot be located with certainty")
