@@ -8,6 +8,7 @@ no message holds such text this is exactly one encode of the whole text.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from .rows import RowError
@@ -24,6 +25,7 @@ def special_token_texts(tokenizer: Any) -> tuple[str, ...]:
     return tuple(sorted(texts, key=lambda t: (-len(t), t)))
 
 
+@lru_cache(maxsize=64)
 def _pattern(tokens: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(t) for t in tokens)) if tokens else None
 
@@ -40,12 +42,17 @@ def mark_messages(messages: list[dict[str, str]], tokens: tuple[str, ...]) -> li
     return [dict(m, content=mark_text(m["content"], tokens)) for m in messages]
 
 
+@lru_cache(maxsize=64)
+def _splitter(tokens: tuple[str, ...]) -> re.Pattern[str]:
+    pattern = _pattern(tokens)
+    inner = pattern.pattern if pattern is not None else "(?!)"
+    return re.compile(f"{MARK_OPEN}({inner}){MARK_CLOSE}|[{MARK_OPEN}{MARK_CLOSE}]")
+
+
 def split_marked(marked: str, tokens: tuple[str, ...]) -> list[tuple[str, bool]]:
     """The rendered text as pieces ``(text, plain)``: ``plain`` pieces are marked special tokens;
     a lone marker (the template split a marked string) is dropped but still ends a piece."""
-    pattern = _pattern(tokens)
-    inner = pattern.pattern if pattern is not None else "(?!)"
-    splitter = re.compile(f"{MARK_OPEN}({inner}){MARK_CLOSE}|[{MARK_OPEN}{MARK_CLOSE}]")
+    splitter = _splitter(tokens)
     pieces: list[tuple[str, bool]] = []
     last = 0
     for match in splitter.finditer(marked):
