@@ -125,6 +125,18 @@ def test_every_row_trains_exactly_each_assistant_turn_or_names_the_turn(name):
         assert all(enc.labels[i] == enc.input_ids[i] for i in range(len(enc.labels)) if i not in set(outside)), where
 
 
+@pytest.mark.parametrize("name", sorted(ENTRIES))
+def test_completion_rows_have_the_same_text_and_train_only_the_last_turn(name):
+    entry, tok, template = _setup(name)
+    for conv_name, conv in mc.CONVERSATIONS.items():
+        full = _row(name, conv_name)
+        if isinstance(full, RowError):
+            continue
+        last = encode_conversation(conv, tok, template, "completion", 8192)
+        assert last.text == full.text and last.input_ids == full.input_ids, conv_name
+        assert last.trained_spans == full.trained_spans[-1:], conv_name
+
+
 @pytest.mark.parametrize("name", MUST_LOCATE_ALL)
 def test_families_that_move_or_reformat_turns_give_no_bad_row(name):
     bad = [(c, _row(name, c).message) for c in mc.CONVERSATIONS
