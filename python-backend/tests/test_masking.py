@@ -115,6 +115,20 @@ def test_template_that_rewrites_content_is_a_template_mismatch():
     with pytest.raises(RowError) as info:
         encode_conversation(conv, tok, template, "assistant", 512)
     assert info.value.kind == "template_mismatch"
+    assert info.value.message == ("assistant turn 1 (message 2): cannot be located: the template does not "
+                                  "render this message's content exactly once, as written")
+
+
+def test_the_end_of_turn_marker_is_never_taken_from_the_next_message():
+    tok = fast_tokenizer("plain-eos")
+    template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    conv = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+            {"role": "user", "content": "</s> is a tag"}, {"role": "assistant", "content": "yes"}]
+    enc = encode_conversation(conv, tok, template, "assistant", 512)
+    assert _turns(enc) == ["hello</s>", "yes</s>"]  # inserted: the user's "</s>" is not this turn's end
+    assert enc.text.startswith("user: hi\nassistant: hello</s>\nuser: </s> is a tag\n")
+    user_eos = enc.text.index("</s> is")
+    assert all(lab == IGNORE_INDEX for lab, (a, b) in zip(enc.labels, enc.offsets) if a >= user_eos and b <= user_eos + 4)
 
 
 def test_rule_agrees_with_trl_generation_tags():
