@@ -7,6 +7,10 @@ that family's special tokens (tokenizer.json + tokenizer_config.json) and vector
 the conversation, the rendered text, input_ids, labels and trained character spans, as produced
 by qlora_studio.data.encode_conversation. The TypeScript previewer is held to these files.
 
+It also writes the real-template corpus vectors, test/fixtures/masking/corpus/ (see
+scripts/masking_corpus.py): per template × conversation the rendered text, input_ids and trained
+token ranges, or the bad-row verdict and reason.
+
 Tokenizers are only (re)built when missing or with --rebuild-tokenizers, so vectors stay tied to
 the committed tokenizer files. Usage: .venv/bin/python scripts/gen_masking_vectors.py [--check]
 """
@@ -18,6 +22,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import masking_corpus  # noqa: E402  (a sibling module of this script)
+
 OUT = ROOT / "test" / "fixtures" / "masking"
 REAL = ROOT / "test" / "fixtures" / "chat-templates"
 
@@ -133,7 +140,7 @@ def compute_vectors(family: str, folder: Path) -> dict:
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"),
                                         bos_token=config["bos_token"], eos_token=config["eos_token"],
                                         pad_token=config["pad_token"])
-    template = ChatTemplate(template_source(spec), family)
+    template = ChatTemplate(template_source(spec), family, now=masking_corpus.VECTOR_NOW)
     out_cases = []
     for case in cases_for(family):
         messages = CONVERSATIONS[case["name"]]
@@ -148,6 +155,73 @@ def compute_vectors(family: str, folder: Path) -> dict:
         out_cases.append(entry)
     return {"family": family, "template": spec["template"], "bos_token": config["bos_token"],
             "eos_token": config["eos_token"], "pad_token": config["pad_token"], "cases": out_cases}
+
+
+def _trained_ranges(labels: list[int]) -> list[list[int]]:
+    """Half-open token index ranges whose labels are not -100."""
+    out: list[list[int]] = []
+    for k, label in enumerate(labels):
+        if label == -100:
+            continue
+        if out and out[-1][1] == k:
+            out[-1][1] = k + 1
+        else:
+            out.append([k, k + 1])
+    return out
+
+
+def corpus_cases() -> list[dict]:
+    """Every conversation with train_on assistant, plus completion, all and a truncation."""
+    cases = [{"conversation": name, "train_on": "assistant", "max_seq_len": 4096}
+             for name in masking_corpus.CONVERSATIONS]
+    cases += [{"conversation": "system_multi_turn", "train_on": t, "max_seq_len": 4096} for t in ("completion", "all")]
+    cases.append({"conversation": "system_multi_turn", "train_on": "assistant", "max_seq_len": 24})
+    return cases
+
+
+def compute_corpus_vectors(entry: dict) -> dict:
+    """Vectors of one corpus template (format in test/fixtures/masking/README.md)."""
+    from qlora_studio.data import RowError, encode_conversation
+    from qlora_studio.data.templates import ChatTemplate
+    from qlora_studio.data.tokenize import special_token_texts
+
+    tokenizer = masking_corpus.load_tokenizer(entry)
+    template = ChatTemplate(entry["source"], entry["name"], now=masking_corpus.VECTOR_NOW)
+    base = masking_corpus.base_tokenizer(entry["tokenizer"])
+    added = masking_corpus.tokenizer_json({"model": base["model"], "added_tokens": []},
+                                          masking_corpus.added_tokens(entry["source"], entry["bos_token"],
+                                                                      entry["eos_token"]))["added_tokens"]
+    out_cases = []
+    for case in corpus_cases():
+        messages = masking_corpus.CONVERSATIONS[case["conversation"]]
+        entry_out = dict(case)
+        try:
+            enc = encode_conversation(messages, tokenizer, template, case["train_on"], case["max_seq_len"])
+        except RowError as err:
+            entry_out["error"] = {"kind": err.kind, "message": err.message}
+        else:
+            entry_out.update(text=enc.text, input_ids=enc.input_ids, trained=_trained_ranges(enc.labels),
+                             trained_spans=[list(sp) for sp in enc.trained_spans], truncated=enc.truncated)
+        out_cases.append(entry_out)
+    return {"template": entry["name"], "template_file": entry["origin"],
+            "tokenizer_file": "corpus/" + masking_corpus.TOKENIZER_FILES[entry["tokenizer"]],
+            "bos_token": entry["bos_token"], "eos_token": entry["eos_token"], "pad_token": entry["eos_token"],
+            "added_tokens": [{"id": a["id"], "content": a["content"], "special": a["special"]} for a in added],
+            "special_texts": list(special_token_texts(tokenizer)), "cases": out_cases}
+
+
+def _corpus_files() -> dict[Path, str]:
+    """Every corpus vector file's path and text."""
+    files: dict[Path, str] = {}
+    convs = {"conversations": masking_corpus.CONVERSATIONS}
+    files[masking_corpus.OUT / "conversations.json"] = json.dumps(convs, indent=1, ensure_ascii=False) + "\n"
+    for entry in masking_corpus.template_entries():
+        vec = compute_corpus_vectors(entry)
+        lines = [json.dumps({k: v for k, v in vec.items() if k != "cases"}, ensure_ascii=False)[:-1] + ', "cases": [']
+        lines += [" " + json.dumps(c, ensure_ascii=False) + ("," if i < len(vec["cases"]) - 1 else "")
+                  for i, c in enumerate(vec["cases"])]
+        files[masking_corpus.OUT / "vectors" / f"{entry['name']}.json"] = "\n".join(lines) + "\n]}\n"
+    return files
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,6 +242,24 @@ def main(argv: list[str] | None = None) -> int:
                 stale.append(family)
         else:
             target.write_text(text, encoding="utf-8")
+    if not args.check and (args.rebuild_tokenizers or not (masking_corpus.OUT / "tokenizer.json").exists()):
+        masking_corpus.build_base_tokenizer(masking_corpus.OUT / "tokenizer.json")
+    if not args.check and (args.rebuild_tokenizers or not (masking_corpus.OUT / "tokenizer-metaspace.json").exists()):
+        masking_corpus.build_metaspace_tokenizer(masking_corpus.OUT / "tokenizer-metaspace.json")
+    wanted = _corpus_files()
+    present = set((masking_corpus.OUT / "vectors").glob("*.json"))
+    for path, text in wanted.items():
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(str(path.relative_to(OUT)))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    for extra in present - set(wanted):
+        if args.check:
+            stale.append(f"{extra.relative_to(OUT)} (no such template)")
+        else:
+            extra.unlink()
     if stale:
         print(f"stale masking vectors: {', '.join(stale)}; run scripts/gen_masking_vectors.py", file=sys.stderr)
         return 1

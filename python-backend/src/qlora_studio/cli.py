@@ -162,7 +162,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
         return 3
     if args.json:
         print(json.dumps(result, indent=2, default=str))
-        return 0
+        return 3 if result.get("bad_rows") else 0
     for ex in result.get("examples", []):
         head = f"line {ex['line']}: {ex['n_tokens']} tokens, {ex['n_trained']} trained"
         out.print(head + ("  [truncated]" if ex.get("truncated") else ""), style="bold", markup=False)

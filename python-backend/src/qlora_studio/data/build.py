@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .formats import row_to_conversation
-from .masking import Encoded, encode_conversation, encode_text
+from .masking import Encoded, encode_conversation, encode_text, require_fast
 from .readers import read_rows
 from .rows import BadDataError, BadRow, DataSourceError, Example, Record, RowError
-from .templates import ChatTemplate, resolve_chat_template
+from .templates import ChatTemplate, resolve_chat_template, template_name
 
 
 @dataclass
@@ -55,6 +55,7 @@ def load_tokenizer(recipe: Any) -> Any:
     except Exception as err:  # OSError for missing files/network, ValueError for unknown classes
         where = "local folder" if local else "Hugging Face id (not a local folder relative to the recipe)"
         raise DataSourceError(f"cannot load the tokenizer from {ref} ({where}): {err}") from err
+    require_fast(tokenizer)
     if not getattr(tokenizer, "eos_token", None):
         raise DataSourceError(f"the tokenizer from {ref} has no eos_token; the model could never learn "
                               "to stop. Set eos_token in its tokenizer_config.json")
@@ -100,7 +101,7 @@ def compile_recipe_template(recipe: Any, tokenizer: Any) -> ChatTemplate | None:
     if data.format == "text":
         return None
     return ChatTemplate(resolve_chat_template(data.chat_template, tokenizer, recipe.recipe_dir),
-                        str(data.chat_template) if len(str(data.chat_template)) < 60 else "(inline)")
+                        template_name(str(data.chat_template)))
 
 
 def _to_example(record: Record, enc: Encoded) -> Example:

@@ -8,8 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .rows import RowError
-from .templates import ChatTemplate, special_token_kwargs
+from .locate import Region, locate_all, turn_name
+from .rows import DataSourceError, RowError
+from .templates import ChatTemplate, check_reserved, special_token_kwargs
+from .tokenize import encode_pieces, insert_text, mark_messages, mark_text, special_token_texts, split_marked
 
 IGNORE_INDEX = -100
 
@@ -30,14 +32,6 @@ class Encoded:
     offsets: list[tuple[int, int]] = field(default_factory=list)
 
 
-def _common_prefix_len(a: str, b: str) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
 def _find_marker(text: str, start: int, end: int, markers: tuple[str, ...]) -> tuple[int, int] | None:
     """Earliest marker wholly inside text[start:end]; the longest wins a tie. Returns (pos, end)."""
     best: tuple[int, int] | None = None
@@ -51,106 +45,112 @@ def _find_marker(text: str, start: int, end: int, markers: tuple[str, ...]) -> t
     return best
 
 
-def _locate_turn(full: str, template: ChatTemplate, messages: list[dict[str, str]], i: int,
-                 cursor: int, tokens: dict[str, str]) -> tuple[int, int]:
-    """(start, region_end) of assistant message ``i``'s output inside ``full``."""
-    before = template.render(messages[:i], add_generation_prompt=True, **tokens).text
-    after = template.render(messages[: i + 1], add_generation_prompt=False, **tokens).text
-    if full.startswith(before) and after.startswith(before):
-        return len(before), _common_prefix_len(after, full)
-    # Templates whose generation prompt differs from how they render a finished turn: find the
-    # content itself, after the previous assistant turn.
-    content = messages[i]["content"].strip()
-    pos = full.find(content, cursor) if content else -1
-    if pos < 0:
-        raise RowError("template_mismatch",
-                       f"cannot find assistant message {i + 1} in the rendered text: the template's "
-                       "generation prompt is not a prefix of the rendered conversation and the "
-                       "content does not appear verbatim")
-    region_end = len(full)
-    for later in messages[i + 1:]:
-        nxt = later["content"].strip()
-        found = full.find(nxt, pos + len(content)) if nxt else -1
-        if found >= 0:
-            region_end = found
-            break
-    return pos, region_end
+def _overlaps(a: Region, b: Region) -> bool:
+    if max(a.start, b.start) < min(a.end, b.end):
+        return True
+    return (b.start == b.end and a.start < b.start < a.end) or (a.start == a.end and b.start < a.start < b.end)
+
+
+def _turn_start(full: str, template: ChatTemplate, messages: list[dict[str, str]], i: int,
+                region: Region, tokens: dict[str, str], name: str) -> int:
+    """Where assistant message ``i``'s trained span starts: right after the generation prompt when
+    the template renders the conversation so far followed by that prompt, else the region start."""
+    try:
+        prompt = template.render(messages[:i], add_generation_prompt=False, **tokens).text
+        gen = template.render(messages[:i], add_generation_prompt=True, **tokens).text
+    except RowError:  # the template refuses the conversation cut before this turn
+        return region.start
+    if full.startswith(prompt) and region.start < len(prompt):
+        raise RowError("template_mismatch", f"{name}: changing its content changes how the template "
+                                            "renders the earlier messages, so it cannot be located with certainty")
+    if len(gen) > len(prompt) and gen.startswith(prompt) and full.startswith(gen) and len(gen) <= region.start:
+        return len(gen)
+    return region.start
 
 
 def assistant_spans(full: str, template: ChatTemplate, messages: list[dict[str, str]],
-                    tokens: dict[str, str]) -> tuple[str, list[tuple[int, int]]]:
-    """Apply the rule to every assistant message: the final text (EOS inserted where the template
-    emits none) and one trained character span per assistant message, in order."""
+                    tokens: dict[str, str]) -> tuple[list[tuple[int, int]], list[bool]]:
+    """Apply the rule to every assistant message: one trained character span of ``full`` per
+    assistant message, in order, and per span whether EOS is inserted at its end (the template
+    writes no end-of-turn marker). Raises :class:`RowError` naming the turn that cannot be located."""
     eos = tokens.get("eos_token", "")
     markers = tuple(m for m in dict.fromkeys((eos, *END_OF_TURN_MARKERS)) if m)
-    raw_spans: list[tuple[int, int, bool]] = []
-    inserts: list[int] = []
-    cursor = 0
+    regions = locate_all(full, template, messages, tokens)
+    known = [r for r in regions if isinstance(r, Region)]
+    spans: list[tuple[int, int]] = []
+    inserted: list[bool] = []
+    prev_end = 0
     for i, msg in enumerate(messages):
         if msg["role"] != "assistant":
             continue
-        start0, region_end = _locate_turn(full, template, messages, i, cursor, tokens)
-        seg = full[start0:region_end]
-        content = msg["content"].strip()
-        at = seg.find(content) if content else -1
-        if at >= 0:
-            start, content_end = start0 + at, start0 + at + len(content)
-        else:
-            start = start0 + len(seg) - len(seg.lstrip())
-            content_end = start
-        marker = _find_marker(full, content_end, region_end, markers)
-        if marker is None:
-            if not eos:
-                raise RowError("template_error", "the template closes no assistant turn with an "
-                                                 "end-of-turn token and the tokenizer has no eos_token")
-            insert_at = max(content_end, start0 + len(seg.rstrip()))
-            inserts.append(insert_at)
-            raw_spans.append((start, insert_at, True))
-            cursor = max(cursor, region_end)
+        name = turn_name(messages, i)
+        region = regions[i]
+        if not isinstance(region, Region):
+            raise RowError("template_mismatch", f"{name}: cannot be located: {region}")
+        for j, other in enumerate(regions):
+            if j != i and isinstance(other, Region) and _overlaps(region, other):
+                raise RowError("template_mismatch", f"{name}: its rendered content overlaps message {j + 1}'s, "
+                                                    "so it cannot be located with certainty")
+        start = _turn_start(full, template, messages, i, region, tokens, name)
+        if start < prev_end:
+            raise RowError("template_mismatch", f"{name}: it is rendered before the end of the previous "
+                                                "assistant turn, so it cannot be located with certainty")
+        limit = min([r.start for r in known if r is not region and r.start >= region.end] + [len(full)])
+        marker = _find_marker(full, region.end, limit, markers)
+        if marker is not None:
+            spans.append((start, marker[1]))
+            inserted.append(False)
+            prev_end = marker[1]
             continue
-        raw_spans.append((start, marker[1], False))
-        cursor = max(cursor, region_end)
-    if not inserts:
-        return full, [(s, e) for s, e, _ in raw_spans]
-    pieces, prev = [], 0
-    for pos in inserts:
-        pieces += [full[prev:pos], eos]
-        prev = pos
-    pieces.append(full[prev:])
+        if not eos:
+            raise RowError("template_error", f"{name}: the template closes it with no end-of-turn token "
+                                             "and the tokenizer has no eos_token")
+        spans.append((start, region.end))
+        inserted.append(True)
+        prev_end = region.end
+    return spans, inserted
+
+
+def _apply_inserts(spans: list[tuple[int, int]], inserted: list[bool], eos: str) -> list[tuple[int, int]]:
+    """Spans moved to the text with ``eos`` inserted at the end of every inserted span; such a
+    span ends after its inserted ``eos``."""
+    inserts = [end for (_, end), ins in zip(spans, inserted) if ins]
 
     def moved(p: int, inclusive: bool) -> int:
-        # Where old position p lands once EOS is inserted at each insert point before it.
         return p + len(eos) * sum(1 for q in inserts if (q <= p if inclusive else q < p))
 
-    spans = []
-    for start, end, inserted in raw_spans:
-        if inserted:
+    out = []
+    for (start, end), ins in zip(spans, inserted):
+        if ins:
             eos_at = moved(end, False)
-            spans.append((min(moved(start, True), eos_at), eos_at + len(eos)))
+            out.append((min(moved(start, True), eos_at), eos_at + len(eos)))
         else:
-            spans.append((moved(start, True), moved(end, False)))
-    return "".join(pieces), spans
+            out.append((moved(start, True), moved(end, False)))
+    return out
 
 
-def _label_tokens(text: str, tokenizer: Any, spans: list[tuple[int, int]],
+def _label_tokens(pieces: list[tuple[str, bool]], tokenizer: Any, spans: list[tuple[int, int]],
                   max_seq_len: int) -> tuple[list[int], list[int], list[tuple[int, int]], bool]:
-    if not getattr(tokenizer, "is_fast", False):
-        raise TypeError("the masking rule needs a fast (Rust) tokenizer with offset mapping; "
-                        "this tokenizer is a slow Python one: provide a tokenizer.json")
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids: list[int] = list(enc["input_ids"])
-    offsets = [tuple(o) for o in enc["offset_mapping"]]
+    require_fast(tokenizer)
+    ids, offsets = encode_pieces(tokenizer, pieces)
     bos_id = getattr(tokenizer, "bos_token_id", None)
     if bos_id is not None and len(ids) >= 2 and ids[0] == bos_id and ids[1] == bos_id:
         ids, offsets = ids[1:], offsets[1:]
-    labels = []
-    for tok, (a, b) in zip(ids, offsets):
-        trained = any((a < e and b > s) if a < b else (s <= a < e) for s, e in spans)
-        labels.append(tok if trained else IGNORE_INDEX)
+    labels = [tok if any(a < e and b > s for s, e in spans) else IGNORE_INDEX
+              for tok, (a, b) in zip(ids, offsets)]
     truncated = len(ids) > max_seq_len
     if truncated:
         ids, labels, offsets = ids[:max_seq_len], labels[:max_seq_len], offsets[:max_seq_len]
     return ids, labels, offsets, truncated
+
+
+def require_fast(tokenizer: Any) -> None:
+    """The rule needs character offsets, which only fast (Rust) tokenizers give."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise DataSourceError(f"the masking rule needs a fast (Rust) tokenizer with offsets, but "
+                             f"{type(tokenizer).__name__} is a slow Python tokenizer: give the model folder "
+                             "a tokenizer.json (save the tokenizer with transformers' AutoTokenizer, "
+                             "which converts it) and load it with use_fast=True")
 
 
 def _no_trained(truncated: bool, max_seq_len: int) -> RowError:
@@ -159,6 +159,22 @@ def _no_trained(truncated: bool, max_seq_len: int) -> RowError:
                                              f"max_seq_len={max_seq_len}; raise data.max_seq_len or "
                                              "shorten the conversation")
     return RowError("no_trained_tokens", "the conversation has no assistant message to train on")
+
+
+def _pieces(full: str, compiled: ChatTemplate, messages: list[dict[str, str]], tokenizer: Any,
+            tokens: dict[str, str]) -> list[tuple[str, bool]]:
+    """``full`` as pieces, special-token text inside message contents marked plain (Step 2)."""
+    specials = special_token_texts(tokenizer)
+    marked_messages = mark_messages(messages, specials)
+    if all(m["content"] == n["content"] for m, n in zip(messages, marked_messages)):
+        return [(full, False)]
+    marked = compiled.render(marked_messages, add_generation_prompt=False, **tokens).text
+    pieces = split_marked(marked, specials)
+    if "".join(p for p, _ in pieces) != full:
+        raise RowError("template_mismatch", "a message contains special-token text that the template "
+                                            "splits or trims, so it cannot be kept as plain text; remove "
+                                            "it from the message")
+    return pieces
 
 
 def encode_conversation(messages: list[dict[str, str]], tokenizer: Any, template: str | ChatTemplate,
@@ -171,29 +187,46 @@ def encode_conversation(messages: list[dict[str, str]], tokenizer: Any, template
     """
     if train_on not in ("assistant", "completion", "all"):
         raise ValueError(f"unknown train_on {train_on!r}; use assistant, completion or all")
+    require_fast(tokenizer)
+    check_reserved(messages)
     compiled = template if isinstance(template, ChatTemplate) else ChatTemplate(template)
-    tokens = special_token_kwargs(tokenizer)
-    full = compiled.render(messages, add_generation_prompt=False, **tokens).text
-    text, spans = assistant_spans(full, compiled, messages, tokens)
+    tokens = {**special_token_kwargs(tokenizer), **compiled.clock()}
+    rendered = compiled.render(messages, add_generation_prompt=False, **tokens)
+    full = rendered.text
+    if compiled.has_generation_tags:
+        spans = list(rendered.generation_spans)
+        inserted = [False] * len(spans)
+    else:
+        spans, inserted = assistant_spans(full, compiled, messages, tokens)
+    pieces = _pieces(full, compiled, messages, tokenizer, tokens)
+    eos = tokens["eos_token"]
+    if any(inserted):
+        pieces = insert_text(pieces, [end for (_, end), ins in zip(spans, inserted) if ins], eos)
+        spans = _apply_inserts(spans, inserted, eos)
+    text = "".join(p for p, _ in pieces)
     if train_on == "all":
         spans = [(0, len(text))]
     elif train_on == "completion":
         spans = spans[-1:]
-    ids, labels, offsets, truncated = _label_tokens(text, tokenizer, spans, max_seq_len)
+    ids, labels, offsets, truncated = _label_tokens(pieces, tokenizer, spans, max_seq_len)
     if all(label == IGNORE_INDEX for label in labels):
         raise _no_trained(truncated, max_seq_len)
     return Encoded(ids, labels, text, spans, truncated, offsets)
 
 
 def encode_text(raw: str, tokenizer: Any, max_seq_len: int) -> Encoded:
-    """``format: text``: every token trained, BOS first when the tokenizer adds one, EOS last."""
+    """``format: text``: every token trained, BOS first when the tokenizer adds one, EOS last;
+    special-token text inside the row is plain text, as in message contents."""
     tokens = special_token_kwargs(tokenizer)
     bos_id = getattr(tokenizer, "bos_token_id", None)
     probe = tokenizer("x", add_special_tokens=True)["input_ids"]
     prefix = tokens["bos_token"] if bos_id is not None and probe[:1] == [bos_id] else ""
     if not tokens["eos_token"]:
         raise TypeError("the tokenizer has no eos_token; set one so the model learns to stop")
-    text = prefix + raw + tokens["eos_token"]
+    check_reserved([{"content": raw}])
+    specials = special_token_texts(tokenizer)
+    pieces = split_marked(prefix + mark_text(raw, specials) + tokens["eos_token"], specials)
+    text = "".join(p for p, _ in pieces)
     spans = [(0, len(text))]
-    ids, labels, offsets, truncated = _label_tokens(text, tokenizer, spans, max_seq_len)
+    ids, labels, offsets, truncated = _label_tokens(pieces, tokenizer, spans, max_seq_len)
     return Encoded(ids, labels, text, spans, truncated, offsets)

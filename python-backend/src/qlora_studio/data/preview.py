@@ -10,10 +10,20 @@ from .readers import read_rows
 from .rows import Example, Record
 
 
+def token_texts(text: str, offsets: list[tuple[int, int]]) -> list[str]:
+    """The text each token adds: its offset range minus what earlier tokens already showed, so a
+    character split over several byte tokens (an emoji in a byte-level BPE) is shown once."""
+    out, shown = [], 0
+    for a, b in offsets:
+        out.append(text[max(a, shown):b])
+        shown = max(shown, b)
+    return out
+
+
 def _example_view(record: Record, enc: Encoded) -> dict[str, Any]:
     tokens = [
-        {"id": tok, "text": enc.text[a:b], "trained": label != IGNORE_INDEX}
-        for tok, label, (a, b) in zip(enc.input_ids, enc.labels, enc.offsets)
+        {"id": tok, "text": piece, "trained": label != IGNORE_INDEX}
+        for tok, label, piece in zip(enc.input_ids, enc.labels, token_texts(enc.text, enc.offsets))
     ]
     return {
         "source": record.source,

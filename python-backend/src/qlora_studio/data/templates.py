@@ -32,6 +32,8 @@ BUILTIN_TEMPLATES = ("chatml", "llama3", "mistral", "gemma", "phi3", "qwen")
 # Noncharacters never found in real text mark where a generation block starts and ends.
 _GEN_OPEN = "\ufdd0"
 _GEN_CLOSE = "\ufdd1"
+#: Characters message contents may not hold (markers and probes of the masking rule).
+RESERVED = re.compile("[\ufdd0-\ufdef]")
 
 
 class _GenerationTag(jinja2.ext.Extension):
@@ -83,22 +85,26 @@ class Rendered:
 class ChatTemplate:
     """A compiled chat template; compile once, render many conversations."""
 
-    def __init__(self, source: str, name: str = "<inline>"):
+    def __init__(self, source: str, name: str = "<inline>", now: datetime | None = None):
         self.source = source
         self.name = name
+        #: The time ``strftime_now`` renders; None means the time of each encode (see :meth:`clock`).
+        self.now = now
         self.has_generation_tags = re.search(r"\{%-?\s*generation\s*-?%\}", source) is not None
         try:
             self._template = _environment().from_string(source)
         except jinja2.exceptions.TemplateSyntaxError as err:
             raise TemplateError(f"chat template {name}: line {err.lineno}: {err.message}") from err
 
+    def clock(self) -> dict[str, Any]:
+        """Render arguments that fix ``strftime_now`` to one instant (``now`` or the present), so
+        every render of one conversation shows the same date."""
+        instant = self.now or datetime.now()
+        return {"strftime_now": lambda fmt: instant.strftime(fmt)}
+
     def render(self, messages: list[dict[str, Any]], *, add_generation_prompt: bool,
                bos_token: str | None = "", eos_token: str | None = "", **extra: Any) -> Rendered:
         """Render ``messages``; a template that raises becomes ``RowError('template_error')``."""
-        for msg in messages:
-            content = msg.get("content")
-            if isinstance(content, str) and (_GEN_OPEN in content or _GEN_CLOSE in content):
-                raise RowError("template_error", "the text contains the reserved characters U+FDD0/U+FDD1")
         try:
             raw = self._template.render(
                 messages=messages, add_generation_prompt=add_generation_prompt,
@@ -109,6 +115,24 @@ class ChatTemplate:
         except (TypeError, ValueError, KeyError, IndexError) as err:
             raise RowError("template_error", f"chat template {self.name} failed: {err}") from err
         return _strip_generation_marks(raw)
+
+
+def check_reserved(messages: list[dict[str, Any]]) -> None:
+    """Message contents may not hold the noncharacters U+FDD0..U+FDEF: the rule uses them as
+    markers and probes. Raises ``RowError('template_error')`` naming the message."""
+    for i, msg in enumerate(messages):
+        content = msg.get("content")
+        if isinstance(content, str) and RESERVED.search(content):
+            raise RowError("template_error", f"message {i + 1} contains a reserved character "
+                                             "(U+FDD0..U+FDEF, Unicode noncharacters); remove it")
+
+
+def literal_text(source: str) -> str:
+    """The template's literal text (raw text and string constants), joined by NUL characters."""
+    ast = _environment().parse(source)
+    parts = {n.data for n in ast.find_all(jinja2.nodes.TemplateData)}
+    parts |= {n.value for n in ast.find_all(jinja2.nodes.Const) if isinstance(n.value, str)}
+    return "\0".join(sorted(parts))
 
 
 def _strip_generation_marks(raw: str) -> Rendered:
@@ -122,9 +146,7 @@ def _strip_generation_marks(raw: str) -> Rendered:
         if piece == _GEN_OPEN:
             starts.append(length)
         elif piece == _GEN_CLOSE:
-            start = starts.pop() if starts else 0
-            if start < length:
-                spans.append((start, length))
+            spans.append((starts.pop() if starts else 0, length))
         else:
             out.append(piece)
             length += len(piece)
@@ -151,6 +173,14 @@ def _tokenizer_template(tokenizer: Any) -> str:
     return template
 
 
+def template_name(spec: str) -> str:
+    """How messages name the template of ``data.chat_template``: "from the tokenizer", the built-in
+    name or path as written, or "(inline)" for inline Jinja (whatever its length)."""
+    if spec == "tokenizer":
+        return "from the tokenizer"
+    return "(inline)" if "{{" in spec or "{%" in spec else spec
+
+
 def resolve_chat_template(spec: str, tokenizer: Any, recipe_dir: str | Path | None) -> str:
     """Turn ``data.chat_template`` into Jinja source.
 
@@ -163,7 +193,7 @@ def resolve_chat_template(spec: str, tokenizer: Any, recipe_dir: str | Path | No
     elif spec in BUILTIN_TEMPLATES:
         source, name = builtin_template_source(spec), spec
     elif "{{" in spec or "{%" in spec:
-        source, name = spec, "(inline)"
+        source, name = spec, template_name(spec)
     else:
         path = Path(spec).expanduser()
         if not path.is_absolute() and recipe_dir is not None:
