@@ -4,7 +4,7 @@
  * every watched run from the last seq it delivered. No `vscode` import.
  */
 import WebSocket from 'ws';
-import { PROTOCOL_VERSION, methods, serverFrameSchema, type MethodName, type ParamsOf, type ResultOf, type RunEvent } from '../protocol';
+import { PROTOCOL_VERSION, methods, runEventSchema, serverFrameSchema, type MethodName, type ParamsOf, type ResultOf, type RunEvent, type RunEventEnvelope } from '../protocol';
 import { BackendError, Emitter, type BackendConnection, type ConnectionState, type Disposable, type RequestOptions } from './connection';
 import { silentLogger, type Logger } from './logger';
 import { PendingRequests } from './pendingRequests';
@@ -27,6 +27,8 @@ export interface ConnectOptions {
   requestTimeoutMs?: number;
   /** Sent in hello, for the server's log. */
   clientName?: string;
+  /** Sent in hello as `client_version`. */
+  clientVersion?: string;
   /** Where to reconnect to: called before each retry (a restarted server has a new port and token). */
   resolveEndpoint?: () => Promise<{ url: string; token: string }>;
   /** Ping period; a ping unanswered for a whole period drops the socket (half-open SSH tunnels). Default 15 s. */
@@ -61,6 +63,7 @@ class WsBackendConnection implements BackendConnection {
   private readonly events = new Emitter<RunEvent>();
   private readonly states = new Emitter<ConnectionState>();
   private endpoint: { url: string; token: string };
+  private helloResult: ResultOf<'hello'> | undefined;
 
   constructor(private readonly opts: ConnectOptions) {
     this.log = opts.logger ?? silentLogger();
@@ -74,6 +77,11 @@ class WsBackendConnection implements BackendConnection {
 
   get state(): ConnectionState {
     return this.currentState;
+  }
+
+  get hello(): ResultOf<'hello'> {
+    if (!this.helloResult) throw new Error('the backend has not answered hello yet');
+    return this.helloResult;
   }
 
   request<M extends MethodName>(method: M, params: ParamsOf<M>, opts: RequestOptions<M> = {}): Promise<ResultOf<M>> {
@@ -128,11 +136,16 @@ class WsBackendConnection implements BackendConnection {
     ws.on('error', (e) => this.log.warn(`backend socket error: ${e.message}`));
     this.startHeartbeat(ws);
     try {
-      const hello = await this.send('hello', { protocol: PROTOCOL_VERSION, client: this.opts.clientName ?? 'qlora-studio-extension' }, { timeoutMs: 60_000 });
+      const hello = await this.send(
+        'hello',
+        { protocol: PROTOCOL_VERSION, client: this.opts.clientName ?? 'qlora-studio-extension', ...(this.opts.clientVersion ? { client_version: this.opts.clientVersion } : {}) },
+        { timeoutMs: 60_000 },
+      );
       if (hello.protocol !== PROTOCOL_VERSION) {
         throw new BackendError('version_mismatch', `the backend speaks protocol ${hello.protocol}, this extension ${PROTOCOL_VERSION}: ` +
           (hello.protocol < PROTOCOL_VERSION ? 'update the backend (pip install -U qlora-studio)' : 'update the QLoRA Studio extension'));
       }
+      this.helloResult = hello;
       await Promise.all(this.watches.entries().map(([runId, seq]) => this.reattach(runId, seq)));
     } catch (e) {
       clearInterval(this.heartbeat);
@@ -188,11 +201,21 @@ class WsBackendConnection implements BackendConnection {
     } else if (typeof f.id === 'number') this.pending.resolve(f.id, f.result);
   }
 
-  private deliver(ev: RunEvent): void {
+  /**
+   * The gate: each (run_id, seq) passes once, in order, parsed with the typed event schema. An
+   * event whose data this client cannot read still uses up its seq (logged), so it can never
+   * stall the run's stream behind it.
+   */
+  private deliver(ev: RunEventEnvelope): void {
     const verdict = this.watches.accept(ev);
     if (verdict === 'deliver') {
       this.reattaching.delete(ev.run_id);
-      this.events.fire(ev, (e) => this.log.error(`a run event listener failed: ${String(e)}`));
+      const typed = runEventSchema.safeParse(ev);
+      if (!typed.success) {
+        this.log.warn(`run ${ev.run_id}: skipped ${ev.type} event ${ev.seq} this client cannot read: ${typed.error.message.slice(0, 300)}`);
+        return;
+      }
+      this.events.fire(typed.data, (e) => this.log.error(`a run event listener failed: ${String(e)}`));
     } else if (verdict === 'gap' && !this.reattaching.has(ev.run_id)) {
       // Never expected (the server replays exactly), but a gap must heal itself, not show a hole.
       const last = this.watches.last(ev.run_id);
