@@ -158,4 +158,5 @@ def make_recipe(tmp: Path, name: str = "fake.qlora.yaml") -> Path:
     """A recipe file for fake-engine runs (the fake engine does not read it)."""
     p = tmp / name
     p.write_text("base_model: fake\ndata:\n  train: data.jsonl\n")
+    (tmp / "data.jsonl").touch()  # a recipe naming a missing data file is refused before a run starts
     return p

@@ -14,19 +14,19 @@ import json
 import math
 import os
 import random
-import shutil
 import signal
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from ..errors import NotFoundError, NotResumableError, RunExistsError, UsageError
 from ..events import EventWriter
-from ..rundir import (ADAPTER_META, EVENTS, FROZEN_RECIPE, clear_stale_temps, find_resumable_run, latest_checkpoint,
-                      new_run_id, read_run_json, update_run_json)
+from ..rundir import (ADAPTER_META, FROZEN_RECIPE, RunDir, RunLock, clear_stale_temps, find_resumable_run,
+                      latest_checkpoint, new_run_id, runs_root_for)
 from .batches import MicroBatch, epoch_batches
 from .checkpoint import load_checkpoint, save_adapter_atomic, save_checkpoint
-from .errors import EXIT_BAD_RECIPE, EXIT_STOPPED, Failure, classify
+from .errors import EXIT_STOPPED, Failure, classify
 from .model import check_local_model, eval_mode, load_quantized_base
 from .modelcard import model_card, render_prompt_example, write_card
 from .schedule import lr_lambda, warmup_steps_for
@@ -55,18 +55,12 @@ class RunStopped(Exception):
         self.step = step
 
 
-class UsageError(Exception):
-    """Bad arguments (e.g. --resume with nothing to resume); exit code 2."""
-
-    exit_code = EXIT_BAD_RECIPE
-
-
 class _Events:
     """The EventWriter plus run.json: a status change updates both, then tells the watcher."""
 
-    def __init__(self, run_dir: Path, run_id: str, on_event: EventCallback | None) -> None:
+    def __init__(self, run_dir: RunDir, on_event: EventCallback | None) -> None:
         self.run_dir = run_dir
-        self.writer = EventWriter(run_dir / EVENTS, run_id)
+        self.writer = EventWriter(run_dir.events, run_dir.run_id)
         self.on_event = on_event
 
     def emit(self, type_: str, **data: Any) -> None:
@@ -75,7 +69,7 @@ class _Events:
             self.on_event(ev)
 
     def status(self, state: str, **data: Any) -> None:
-        update_run_json(self.run_dir, state=state)
+        self.run_dir.update(state=state)
         self.emit("status", state=state, **data)
 
     def log(self, message: str, level: str = "info") -> None:
@@ -86,9 +80,12 @@ class QLoRARun:
     """One training run. Use `run_training` rather than this class directly."""
 
     def __init__(self, recipe_path: Path, *, output_dir: Path | None, max_steps: int | None,
-                 run_id: str | None, resume: bool, on_event: EventCallback | None) -> None:
+                 run_id: str | None, resume: bool, on_event: EventCallback | None,
+                 run_dir: Path | None = None) -> None:
         self.recipe_path = Path(recipe_path).resolve()
         self.output_dir = Path(output_dir).resolve() if output_dir else None
+        self.given_run_dir = Path(run_dir).resolve() if run_dir else None
+        self.lock: RunLock | None = None
         self.max_steps_override = max_steps
         self.requested_run_id = run_id
         self.resume = resume
@@ -99,60 +96,64 @@ class QLoRARun:
         self._old_handlers: dict[int, Any] = {}
 
     # ---------------------------------------------------------------- run directory
-    def _runs_root(self) -> Path:
-        if self.output_dir:
-            return self.output_dir
+    def _recipe_or_none(self) -> Any:
         try:
             from ..recipe import load_recipe
 
-            r = load_recipe(self.recipe_path)
-            return r.resolve_path(r.output.dir)
+            return load_recipe(self.recipe_path)
         except Exception:  # a broken recipe still gets a run dir, so its error event has a home
-            return self.recipe_path.parent / "runs"
+            return None
+
+    def _runs_root(self, recipe: Any) -> Path:
+        if self.output_dir:
+            return self.output_dir
+        return runs_root_for(recipe) if recipe is not None else self.recipe_path.parent / "runs"
+
+    def _pick_run_dir(self) -> RunDir:
+        """The run folder: the one given (--run-dir, made by the server), else found or created here."""
+        if self.given_run_dir is not None:
+            rd = RunDir(self.given_run_dir)
+            if not rd.exists():
+                if self.resume:
+                    raise NotFoundError(f"no run in {rd.path}; check --run-dir")
+                rd = RunDir.create(rd.root, rd.run_id, self.recipe_path)
+            return rd
+        recipe = self._recipe_or_none()
+        root = self._runs_root(recipe)
+        if not self.resume:
+            run_name = recipe.output.run_name if recipe is not None else None
+            return RunDir.create(root, self.requested_run_id or new_run_id(self.recipe_path, run_name), self.recipe_path)
+        if self.requested_run_id:
+            rd = RunDir(root / self.requested_run_id)
+            if not rd.exists():
+                raise NotFoundError(f"no run {self.requested_run_id!r} under {root}; check --run-id and --output-dir")
+            return rd
+        found = find_resumable_run(root, self.recipe_path)
+        if found is None:
+            raise NotResumableError(f"no resumable run of {self.recipe_path} under {root} "
+                                    "(none has a checkpoint and is unfinished); start one without --resume")
+        return found
 
     def open_run_dir(self) -> None:
-        """Pick (or find, for --resume) the run directory and open its event log."""
-        root = self._runs_root()
-        if self.resume:
-            if self.requested_run_id:
-                run_dir = root / self.requested_run_id
-                if not (run_dir / "run.json").exists():
-                    raise UsageError(f"no run {self.requested_run_id!r} under {root}; check --run-id and --output-dir")
-            else:
-                found = find_resumable_run(root, self.recipe_path)
-                if found is None:
-                    raise UsageError(f"no resumable run of {self.recipe_path} under {root} "
-                                     "(none has a checkpoint and is unfinished); start one without --resume")
-                run_dir = found
-            if latest_checkpoint(run_dir) is None:
-                raise UsageError(f"run {run_dir.name} has no checkpoint to resume from; start a new run")
-        else:
-            run_id = self.requested_run_id or new_run_id(self._run_name())
-            run_dir = root / run_id
-            if (run_dir / EVENTS).exists():
-                raise UsageError(f"run {run_id!r} already exists in {root}; pass --resume to continue it "
-                                 "or choose another --run-id")
-            run_dir.mkdir(parents=True, exist_ok=True)
-            if self.recipe_path.is_file():
-                shutil.copyfile(self.recipe_path, run_dir / FROZEN_RECIPE)
-            update_run_json(run_dir, run_id=run_id, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                            pid=os.getpid(), recipe_path=str(self.recipe_path), base_model=None,
-                            total_steps=None, state="queued")
-        self.run_dir = run_dir
-        clear_stale_temps(run_dir)
-        if self.resume:
-            update_run_json(run_dir, pid=os.getpid())
-        self.ev = _Events(run_dir, run_dir.name, self.on_event)
-
-    def _run_name(self) -> str | None:
+        """Take the run folder (its exclusive lock first, so one trainer writes it), then open its log."""
+        rd = self._pick_run_dir()
+        self.lock = rd.lock()
         try:
-            import yaml
-
-            doc = yaml.safe_load(self.recipe_path.read_text(encoding="utf-8"))
-            name = (doc.get("output") or {}).get("run_name")
-            return str(name) if name else None
-        except Exception:  # the name is cosmetic; validation reports the real problem later
-            return None
+            if self.resume:
+                refusal = rd.resume_refusal()
+                if refusal:
+                    raise NotResumableError(refusal)
+            elif rd.started():
+                raise RunExistsError(f"run {rd.run_id!r} already exists in {rd.root}; pass --resume to continue it "
+                                     "or choose another --run-id")
+        except BaseException:
+            self.lock.release()
+            raise
+        self.run_dir = rd.path
+        self.rd = rd
+        clear_stale_temps(rd.path)
+        rd.update(pid=os.getpid())
+        self.ev = _Events(rd, self.on_event)
 
     # ---------------------------------------------------------------- signals
     def _install_signals(self) -> None:
@@ -189,7 +190,7 @@ class QLoRARun:
         ev = self.ev
         ev.status("loading")
         if self.resume:
-            info = read_run_json(self.run_dir)
+            info = self.rd.read()
             frozen = self.run_dir / FROZEN_RECIPE
             original = Path(info.get("recipe_path") or self.recipe_path)
             self.recipe = recipe_from_text(frozen.read_text(encoding="utf-8"), original.parent,
@@ -200,7 +201,7 @@ class QLoRARun:
         for w in getattr(r, "warnings", ()):
             ev.log(f"recipe: {w}", "warning")
         t = r.training
-        update_run_json(self.run_dir, base_model=r.base_model)
+        self.rd.update(base_model=r.base_model)
         # Before the tokenizer: a missing model folder is a recipe problem, not a data problem.
         check_local_model(r.model_location(), r.is_local_model())
 
@@ -275,7 +276,7 @@ class QLoRARun:
             self.state["total_steps"] = total_steps
             ev.log(f"resumed from {ck.name}: step {self.state['step']}, epoch {self.state['epoch']}, "
                    f"batch {self.state['batch_index']}")
-        update_run_json(self.run_dir, total_steps=total_steps)
+        self.rd.update(total_steps=total_steps)
 
     def _make_optimizer(self, t: Any) -> Any:
         import torch
@@ -487,6 +488,8 @@ class QLoRARun:
         finally:
             self._restore_signals()
             self.ev.writer.close()
+            if self.lock is not None:
+                self.lock.release()
 
 
 def _targets(spec: Any) -> Any:
@@ -497,13 +500,14 @@ def _targets(spec: Any) -> Any:
 
 def run_training(recipe_path: str | os.PathLike[str], *, output_dir: str | os.PathLike[str] | None = None,
                  max_steps: int | None = None, run_id: str | None = None, resume: bool = False,
-                 on_event: EventCallback | None = None) -> Path:
+                 on_event: EventCallback | None = None, run_dir: str | os.PathLike[str] | None = None) -> Path:
     """Train the recipe and return the run directory.
 
     Raises RunFailed (with `.exit_code` 2/3/4/1 and the classified failure) when the run fails,
     RunStopped (exit code 130) after SIGTERM/SIGINT, UsageError (2) for bad arguments. Every
-    event is also passed to `on_event` right after it is written to events.jsonl.
+    event is also passed to `on_event` right after it is written to events.jsonl. `run_dir` is the
+    run folder to use as is (the server makes it); without it the folder is found or made here.
     """
     run = QLoRARun(Path(recipe_path), output_dir=Path(output_dir) if output_dir else None, max_steps=max_steps,
-                   run_id=run_id, resume=resume, on_event=on_event)
+                   run_id=run_id, resume=resume, on_event=on_event, run_dir=Path(run_dir) if run_dir else None)
     return run.execute()
