@@ -33,6 +33,8 @@ export interface BackendConnection {
    * event schema. This is the one place that checks seqs: listeners trust what they get.
    */
   attach(runId: string, afterSeq?: number): Promise<void>;
+  /** Whether the run is watched (attached, and re-attached after every reconnect). */
+  isWatching(runId: string): boolean;
   /** Stop watching a run. */
   detach(runId: string): void;
   onRunEvent(listener: (ev: RunEvent) => void): Disposable;

@@ -31,6 +31,16 @@ export interface ConnectOptions {
   clientVersion?: string;
   /** Where to reconnect to: called before each retry (a restarted server has a new port and token). */
   resolveEndpoint?: () => Promise<{ url: string; token: string }>;
+  /**
+   * What was delivered of each watched run. Pass the same object to the next connection (after a
+   * server restart) and it re-attaches every run from there: exactly once across connections.
+   */
+  watches?: RunWatches;
+  /**
+   * Listens from the first frame on: with shared `watches`, the first connect already replays
+   * the watched runs, before the caller could subscribe with onRunEvent.
+   */
+  onRunEvent?: (ev: RunEvent) => void;
   /** Ping period; a ping unanswered for a whole period drops the socket (half-open SSH tunnels). Default 15 s. */
   heartbeatMs?: number;
 }
@@ -58,7 +68,7 @@ class WsBackendConnection implements BackendConnection {
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly pending: PendingRequests;
-  private readonly watches = new RunWatches();
+  private readonly watches: RunWatches;
   private readonly reattaching = new Set<string>();
   private readonly events = new Emitter<RunEvent>();
   private readonly states = new Emitter<ConnectionState>();
@@ -68,6 +78,8 @@ class WsBackendConnection implements BackendConnection {
   constructor(private readonly opts: ConnectOptions) {
     this.log = opts.logger ?? silentLogger();
     this.endpoint = { url: opts.url, token: opts.token };
+    this.watches = opts.watches ?? new RunWatches();
+    if (opts.onRunEvent) this.events.on(opts.onRunEvent);
     this.pending = new PendingRequests(opts.requestTimeoutMs ?? 30_000, (id, method) => {
       if (method === 'generate' && this.socket?.readyState === WebSocket.OPEN) {
         this.send('generate.cancel', { request_id: id }, { timeoutMs: 5000 }).catch(() => undefined);
@@ -94,6 +106,10 @@ class WsBackendConnection implements BackendConnection {
   async attach(runId: string, afterSeq?: number): Promise<void> {
     const after = this.watches.watch(runId, afterSeq);
     if (this.currentState === 'connected') await this.send('run.attach', { run_id: runId, after_seq: after });
+  }
+
+  isWatching(runId: string): boolean {
+    return this.watches.has(runId);
   }
 
   detach(runId: string): void {

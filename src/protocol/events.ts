@@ -8,16 +8,11 @@
  * No `vscode` import: the client, the webviews' hosts and the unit tests load this module.
  */
 import { z } from 'zod';
+import { EVENT_TYPES, PROGRESS_PHASES, RUN_STATES } from './states';
 
-/** Every state a run can be in, in lifecycle order (mirror of `RUN_STATES`). */
-export const RUN_STATES = ['queued', 'loading', 'running', 'saving', 'completed', 'failed', 'stopped', 'interrupted'] as const;
-/** States after which a run's process is gone (mirror of `TERMINAL_STATES`). */
-export const TERMINAL_STATES = ['completed', 'failed', 'stopped', 'interrupted'] as const;
-/** Event types (mirror of `EVENT_TYPES`). */
-export const EVENT_TYPES = ['status', 'log', 'metrics', 'eval', 'checkpoint', 'error', 'progress'] as const;
-/** What a run is busy with before its first step (mirror of `PROGRESS_PHASES`), roughly in order. */
-export const PROGRESS_PHASES = ['model_download', 'dataset_download', 'tokenizer', 'data', 'model_load', 'quantize', 'lora'] as const;
+export { EVENT_TYPES, PROGRESS_PHASES, RUN_STATES, TERMINAL_STATES, isTerminal } from './states';
 
+/** A run state, checked. */
 export const runStateSchema = z.enum(RUN_STATES);
 export type RunState = z.infer<typeof runStateSchema>;
 
