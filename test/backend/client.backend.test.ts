@@ -5,6 +5,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 import { BackendError, type ConnectionState } from '../../src/backend/connection';
 import { LocalBackendLauncher, type BackendEndpoint } from '../../src/backend/localLauncher';
@@ -150,4 +152,27 @@ describe('backend client against the real server', () => {
       proxy.close();
     }
   });
+
+  test('an event whose data this client cannot read uses up its seq and never stalls the stream', async () => {
+    const conn = await connectWebSocket({ url: ep.url, token: ep.token, reconnect: false, logger: log });
+    try {
+      await conn.request('run.start', { recipe_path: work.recipe, run_id: 'odd-event' });
+      const done = async () => (await conn.request('run.list', {})).runs.find((r) => r.run_id === 'odd-event')?.state === 'completed';
+      for (let i = 0; i < 300 && !(await done()); i++) await new Promise((r) => setTimeout(r, 100));
+      const file = join(work.runsDir, 'odd-event', 'events.jsonl');
+      const last = readLog(work.runsDir, 'odd-event').length;
+      // What a newer engine might write: a metrics event without the step this client needs, then a normal line.
+      appendFileSync(file, JSON.stringify({ run_id: 'odd-event', seq: last + 1, type: 'metrics', time: 1, data: { loss: 1 } }) + '\n');
+      appendFileSync(file, JSON.stringify({ run_id: 'odd-event', seq: last + 2, type: 'log', time: 1, data: { level: 'info', message: 'after' } }) + '\n');
+      const got: number[] = [];
+      conn.onRunEvent((ev) => got.push(ev.seq));
+      await conn.attach('odd-event', 0);
+      await until(() => got.includes(last + 2), 10_000, 'the event after the unreadable one');
+      assert.deepEqual(got, [...Array.from({ length: last }, (_, i) => i + 1), last + 2]);
+      assert.ok(log.lines.some((l) => l.includes(`skipped metrics event ${last + 1}`)), 'the skipped event is logged');
+    } finally {
+      conn.dispose();
+    }
+  });
 });
+
