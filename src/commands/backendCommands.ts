@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import { HF_TOKEN_SECRET, hfTokenProblem } from '../secrets';
 import type { Views } from '../views';
+import { givenOrAsked } from './pickers';
 
 /** Connect Backend: (re)starts the local backend and reloads the runs. */
 export function connectBackend(ctx: Ctx, views: Views) {
@@ -28,17 +29,13 @@ export function showLogs(ctx: Ctx) {
  */
 export function setHfToken(ctx: Ctx) {
   return async (arg?: unknown): Promise<boolean> => {
-    const given = arg && typeof arg === 'object' ? (arg as { token?: unknown }).token : undefined;
-    const token =
-      typeof given === 'string'
-        ? given
-        : await vscode.window.showInputBox({
-            title: 'QLoRA: Hugging Face token',
-            prompt: 'A read token from https://huggingface.co/settings/tokens, for gated base models and datasets. Kept in VS Code\'s secret storage.',
-            password: true,
-            ignoreFocusOut: true,
-            validateInput: hfTokenProblem,
-          });
+    const token = await givenOrAsked(arg, 'token', {
+      title: 'QLoRA: Hugging Face token',
+      prompt: 'A read token from https://huggingface.co/settings/tokens, for gated base models and datasets. Kept in VS Code\'s secret storage.',
+      password: true,
+      ignoreFocusOut: true,
+      validateInput: hfTokenProblem,
+    });
     if (token === undefined) return false;
     const problem = hfTokenProblem(token);
     if (problem) throw new Error(problem);

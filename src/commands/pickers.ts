@@ -69,3 +69,12 @@ export async function pickRun(ctx: Ctx, arg: unknown, title: string, filter: (r:
   );
   return pick?.runId;
 }
+
+/**
+ * A string the command was given as `{[key]: string}` (tests, other commands), else what the user
+ * types into an input box; undefined when dismissed.
+ */
+export async function givenOrAsked(arg: unknown, key: string, ask: vscode.InputBoxOptions): Promise<string | undefined> {
+  const given = arg && typeof arg === 'object' ? (arg as Record<string, unknown>)[key] : undefined;
+  return typeof given === 'string' ? given : vscode.window.showInputBox(ask);
+}

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
+import { givenOrAsked } from './pickers';
 
 const TEMPLATE = `# QLoRA Studio recipe: hover a key for its documentation.
 base_model: meta-llama/Llama-3.2-1B-Instruct   # a Hugging Face id or a local folder
@@ -31,15 +32,11 @@ export function newRecipe(ctx: Ctx) {
   return async (arg?: unknown): Promise<string | undefined> => {
     const folder = vscode.workspace.workspaceFolders?.[0];
     if (!folder) throw new Error('Open a folder first: recipes live in the workspace.');
-    const given = arg && typeof arg === 'object' ? (arg as { name?: unknown }).name : undefined;
-    const name =
-      typeof given === 'string'
-        ? given
-        : await vscode.window.showInputBox({
-            title: 'New Recipe',
-            value: 'my-run.qlora.yaml',
-            validateInput: (v) => (/^[\w.-]+\.qlora\.ya?ml$/.test(v) ? undefined : 'Name it like my-run.qlora.yaml'),
-          });
+    const name = await givenOrAsked(arg, 'name', {
+      title: 'New Recipe',
+      value: 'my-run.qlora.yaml',
+      validateInput: (v) => (/^[\w.-]+\.qlora\.ya?ml$/.test(v) ? undefined : 'Name it like my-run.qlora.yaml'),
+    });
     if (!name) return undefined;
     const target = path.join(folder.uri.fsPath, name);
     if (fs.existsSync(target)) throw new Error(`${target} already exists; choose another name`);
