@@ -109,6 +109,12 @@ class _RunDisplay:
         elif t == "eval":
             self.console.print(f"eval step {d['step']}: loss {d['eval_loss']:.4f}"
                                + ("  (best)" if d["is_best"] else ""), markup=False)
+        elif t == "progress":
+            done, total = d.get("done"), d.get("total")
+            info = f"{d['message']} {done / 2**20:.0f}/{total / 2**20:.0f} MiB" if done is not None and total else d["message"]
+            self.progress.update(self.task, state=d["phase"], info=info)
+            if not self.tty and done is None:
+                self.console.print(f"[{d['phase']}] {d['message']}", markup=False)
         elif t == "log" and d["level"] != "info":
             self.console.print(f"{d['level']}: {d['message']}", markup=False)
         elif t == "error":

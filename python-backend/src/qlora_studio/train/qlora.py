@@ -30,6 +30,7 @@ from .errors import EXIT_STOPPED, Failure, classify
 from .model import check_local_model, eval_mode, load_quantized_base
 from .modelcard import model_card, render_prompt_example, write_card
 from .schedule import lr_lambda, warmup_steps_for
+from .trackers import Trackers
 
 EventCallback = Callable[[dict[str, Any]], None]
 
@@ -62,11 +63,18 @@ class _Events:
         self.run_dir = run_dir
         self.writer = EventWriter(run_dir.events, run_dir.run_id)
         self.on_event = on_event
+        self.trackers: Trackers | None = None
 
     def emit(self, type_: str, **data: Any) -> None:
         ev = self.writer.emit(type_, **data)
+        if self.trackers is not None:
+            self.trackers.log(ev)
         if self.on_event:
             self.on_event(ev)
+
+    def progress(self, phase: str, message: str) -> None:
+        """A setup phase began (the editor shows it while the run is not training yet)."""
+        self.emit("progress", phase=phase, message=message)
 
     def status(self, state: str, **data: Any) -> None:
         self.run_dir.update(state=state)
@@ -204,13 +212,21 @@ class QLoRARun:
         self.rd.update(base_model=r.base_model)
         # Before the tokenizer: a missing model folder is a recipe problem, not a data problem.
         check_local_model(r.model_location(), r.is_local_model())
+        ev.trackers = Trackers(r.logging, self.rd.path, self.rd.run_id, r.to_dict())
+        model_location = r.model_location()
+        if not r.is_local_model():
+            from ..progress import download_model
+
+            model_location = download_model(model_location, r.revision, ev.emit)
 
         seed = int(t.seed)
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
 
+        ev.progress("tokenizer", "loading the tokenizer")
         self.tokenizer = load_tokenizer(r)
+        ev.progress("data", "reading and tokenizing the data")
         ds = build_dataset(r, self.tokenizer)
         if ds.skipped:
             ev.log(f"skipped {ds.skipped} bad rows (data.skip_bad_rows is true): "
@@ -221,8 +237,9 @@ class QLoRARun:
         ev.log(f"data: {len(ds.train)} train / {len(ds.eval)} eval examples; stats {ds.stats}")
 
         q = r.quantization
+        ev.progress("quantize", f"loading {r.base_model} and quantizing it to {q.bits}-bit {q.quant_type}")
         model, minfo = load_quantized_base(
-            r.model_location(), bits=int(q.bits), quant_type=q.quant_type, double_quant=bool(q.double_quant),
+            model_location, bits=int(q.bits), quant_type=q.quant_type, double_quant=bool(q.double_quant),
             compute_dtype=q.compute_dtype, quant_storage=q.quant_storage_dtype,
             trust_remote_code=bool(r.trust_remote_code), revision=r.revision,
             looks_local=r.is_local_model())
@@ -236,6 +253,7 @@ class QLoRARun:
         cast = downcast_frozen_weights(model, getattr(torch, minfo["compute_dtype"]))
         if cast:
             ev.log(f"kept {cast} frozen non-quantized weights (norms, embeddings, head) in {minfo['compute_dtype']}")
+        ev.progress("lora", "adding the LoRA adapters")
         lcfg = LoraConfig(r=int(r.lora.r), lora_alpha=float(r.lora.alpha), lora_dropout=float(r.lora.dropout),
                           target_modules=_targets(r.lora.target_modules), bias=r.lora.bias, task_type="CAUSAL_LM")
         self.model = get_peft_model(model, lcfg)
@@ -487,6 +505,8 @@ class QLoRARun:
             raise RunFailed(self.run_dir, failure) from err
         finally:
             self._restore_signals()
+            if self.ev.trackers is not None:
+                self.ev.trackers.close()
             self.ev.writer.close()
             if self.lock is not None:
                 self.lock.release()
