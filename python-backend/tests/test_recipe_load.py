@@ -30,6 +30,7 @@ def _only(text: str) -> RecipeIssue:
 def test_attribute_access_defaults_and_optional_fields(tmp_path: Path) -> None:
     path = tmp_path / "r.qlora.yaml"
     path.write_text(HEAD + "training:\n  lr: 1e-4\n  early_stopping: {patience: 2}\n", "utf-8")
+    (tmp_path / "train.jsonl").touch()
     r = load_recipe(path)
     assert r.training.lr == 1e-4  # YAML 1.2: a number, not the string "1e-4"
     assert r.training.early_stopping.patience == 2
@@ -57,6 +58,7 @@ def test_recipe_is_read_only_and_to_dict_is_a_copy() -> None:
 def test_recipe_survives_copy_and_pickle(tmp_path: Path) -> None:
     path = tmp_path / "r.qlora.yaml"
     path.write_text(HEAD + "training:\n  epochs: 2\n  max_steps: 5\n", "utf-8")
+    (tmp_path / "train.jsonl").touch()
     r = load_recipe(path)
     for clone in (copy.deepcopy(r), pickle.loads(pickle.dumps(r))):
         assert clone == r and clone.recipe_path == r.recipe_path and clone.warnings == r.warnings
