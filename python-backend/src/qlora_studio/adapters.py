@@ -56,7 +56,9 @@ def _frozen_recipe(run: RunDir | None) -> Any:
 
 def _generation_defaults(recipe: Any) -> dict[str, Any]:
     if recipe is not None:
-        return dict(recipe.generation.to_dict())
+        from .recipe import as_dict
+
+        return dict(as_dict(recipe.generation))
     from .recipe import recipe_json_schema
     from .recipe.validate import fill_defaults
 

@@ -64,7 +64,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except StudioError as e:
         err.print(str(e), markup=False)
         return e.exit_code
-    for w in getattr(recipe, "warnings", ()):
+    for w in recipe.warnings:
         err.print(f"{args.recipe}:{w.line}:{w.column}: warning: {w.path}: {w.message}", markup=False)
     print(f"ok: {args.recipe} is a valid recipe")
     return 0

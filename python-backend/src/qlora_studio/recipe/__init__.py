@@ -18,7 +18,7 @@ from typing import Any
 
 from .files import data_file_issues
 from .issues import RecipeError, RecipeIssue, sort_issues
-from .model import Recipe, RecipeSection
+from .model import Recipe, as_dict
 from .validate import (
     fill_defaults,
     issues_without_positions,
@@ -30,7 +30,7 @@ __all__ = [
     "Recipe",
     "RecipeError",
     "RecipeIssue",
-    "RecipeSection",
+    "as_dict",
     "load_recipe",
     "recipe_from_dict",
     "recipe_from_text",
@@ -73,7 +73,7 @@ def recipe_from_text(text: str, recipe_dir: str | os.PathLike[str], source: str 
         raise RecipeError(issues, source)
     values = fill_defaults(doc.value)
     warnings = tuple(i for i in issues if i.severity == "warning")
-    return Recipe(values, recipe_json_schema(), Path(recipe_dir), recipe_path, warnings)
+    return Recipe.from_values(values, recipe_dir, recipe_path, warnings)
 
 
 def load_recipe(path: str | os.PathLike[str]) -> Recipe:
@@ -108,4 +108,4 @@ def recipe_from_dict(d: Any, recipe_dir: str | os.PathLike[str]) -> Recipe:
     if errors:
         raise RecipeError(issues, "<recipe dict>")
     warnings = tuple(i for i in issues if i.severity == "warning")
-    return Recipe(fill_defaults(d), recipe_json_schema(), Path(recipe_dir), None, warnings)
+    return Recipe.from_values(fill_defaults(d), recipe_dir, None, warnings)

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from ..errors import NotFoundError, NotResumableError, RunExistsError, UsageError
 from ..events import EventWriter
+from ..recipe.model import as_dict
 from ..rundir import (ADAPTER_META, FROZEN_RECIPE, RunDir, RunLock, clear_stale_temps, find_resumable_run,
                       latest_checkpoint, new_run_id, runs_root_for)
 from .batches import MicroBatch, epoch_batches
@@ -206,7 +207,7 @@ class QLoRARun:
         else:
             self.recipe = load_recipe(self.recipe_path)
         r = self.recipe
-        for w in getattr(r, "warnings", ()):
+        for w in r.warnings:
             ev.log(f"recipe: {w}", "warning")
         t = r.training
         self.rd.update(base_model=r.base_model)
@@ -219,7 +220,7 @@ class QLoRARun:
 
             model_location = download_model(model_location, r.revision, ev.emit)
 
-        seed = int(t.seed)
+        seed = t.seed
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
@@ -239,22 +240,22 @@ class QLoRARun:
         q = r.quantization
         ev.progress("quantize", f"loading {r.base_model} and quantizing it to {q.bits}-bit {q.quant_type}")
         model, minfo = load_quantized_base(
-            model_location, bits=int(q.bits), quant_type=q.quant_type, double_quant=bool(q.double_quant),
+            model_location, bits=q.bits, quant_type=q.quant_type, double_quant=q.double_quant,
             compute_dtype=q.compute_dtype, quant_storage=q.quant_storage_dtype,
-            trust_remote_code=bool(r.trust_remote_code), revision=r.revision,
+            trust_remote_code=r.trust_remote_code, revision=r.revision,
             looks_local=r.is_local_model())
         self.device = minfo["device"]
         ev.log(f"base model {r.base_model}: {minfo['bits']}-bit {minfo['quant_type']} "
                f"(double quant {minfo['double_quant']}), compute {minfo['compute_dtype']} on {self.device}")
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=bool(t.gradient_checkpointing),
+            model, use_gradient_checkpointing=t.gradient_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False  # a cache would also disable the packed (block-diagonal) mask
         cast = downcast_frozen_weights(model, getattr(torch, minfo["compute_dtype"]))
         if cast:
             ev.log(f"kept {cast} frozen non-quantized weights (norms, embeddings, head) in {minfo['compute_dtype']}")
         ev.progress("lora", "adding the LoRA adapters")
-        lcfg = LoraConfig(r=int(r.lora.r), lora_alpha=float(r.lora.alpha), lora_dropout=float(r.lora.dropout),
+        lcfg = LoraConfig(r=r.lora.r, lora_alpha=r.lora.alpha, lora_dropout=r.lora.dropout,
                           target_modules=_targets(r.lora.target_modules), bias=r.lora.bias, task_type="CAUSAL_LM")
         self.model = get_peft_model(model, lcfg)
         self.loss_parts = fused_head_parts(self.model)
@@ -270,7 +271,7 @@ class QLoRARun:
         if t.max_steps is not None or self.max_steps_override is not None:
             total_steps = int(self.max_steps_override or t.max_steps)
         else:
-            total_steps = max(1, math.ceil(float(t.epochs) * self.batches_per_epoch / int(t.grad_accum)))
+            total_steps = max(1, math.ceil(t.epochs * self.batches_per_epoch / t.grad_accum))
 
         self.state: dict[str, Any] = {"step": 0, "epoch": 0, "batch_index": 0, "tokens_seen": 0,
                                       "best_eval_loss": None, "best_step": None, "evals_without_improvement": 0,
@@ -282,7 +283,7 @@ class QLoRARun:
             saved = json.loads((ck / "trainer_state.json").read_text())
             total_steps = int(self.max_steps_override or saved["total_steps"])
         self.total_steps = total_steps
-        warmup = warmup_steps_for(total_steps, t.warmup_steps, float(t.warmup_ratio))
+        warmup = warmup_steps_for(total_steps, t.warmup_steps, t.warmup_ratio)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(t.scheduler, total_steps, warmup))
         if ck is not None:
             self.state.update(load_checkpoint(ck, self.model, self.optimizer, self.scheduler))
@@ -299,7 +300,7 @@ class QLoRARun:
     def _make_optimizer(self, t: Any) -> Any:
         import torch
 
-        kw = {"lr": float(t.lr), "weight_decay": float(t.weight_decay)}
+        kw = {"lr": t.lr, "weight_decay": t.weight_decay}
         if self.device == "cuda" and t.optimizer != "adamw":
             import bitsandbytes.optim as bo
 
@@ -315,9 +316,9 @@ class QLoRARun:
 
     def _epoch(self, epoch: int) -> list[MicroBatch]:
         t, d = self.recipe.training, self.recipe.data
-        return epoch_batches(self.train_examples, packing=bool(d.packing), max_seq_len=int(d.max_seq_len),
-                             micro_batch_size=int(t.micro_batch_size), pad_id=int(self.tokenizer.pad_token_id),
-                             seed=int(t.seed), epoch=epoch)
+        return epoch_batches(self.train_examples, packing=d.packing, max_seq_len=d.max_seq_len,
+                             micro_batch_size=t.micro_batch_size, pad_id=int(self.tokenizer.pad_token_id),
+                             seed=t.seed, epoch=epoch)
 
     # ---------------------------------------------------------------- train
     def _loss_sum(self, mb: MicroBatch) -> Any:
@@ -338,8 +339,8 @@ class QLoRARun:
         import torch
 
         ev, t, st = self.ev, self.recipe.training, self.state
-        ga = int(t.grad_accum)
-        clip = float(t.max_grad_norm) if float(t.max_grad_norm) > 0 else float("inf")
+        ga = t.grad_accum
+        clip = t.max_grad_norm if t.max_grad_norm > 0 else float("inf")
         batches = self._epoch(st["epoch"])
         ev.status("running", total_steps=self.total_steps)
         self.model.train()
@@ -372,14 +373,14 @@ class QLoRARun:
             window_tokens += step_tokens
             st["last_loss"] = loss_total / n_trained
             step = st["step"]
-            if step % int(t.log_every) == 0 or step == self.total_steps:
+            if step % t.log_every == 0 or step == self.total_steps:
                 elapsed = max(1e-9, time.perf_counter() - window_start)
                 self._metrics(st["last_loss"], lr, grad_norm, window_tokens / elapsed, len(batches))
                 window_tokens, window_start = 0, time.perf_counter()
-            if self.eval_examples and int(t.eval_every) and step % int(t.eval_every) == 0 and step < self.total_steps:
+            if self.eval_examples and t.eval_every and step % t.eval_every == 0 and step < self.total_steps:
                 if self.evaluate():
                     return "early_stopping"
-            if int(t.save_every) and step % int(t.save_every) == 0 and step < self.total_steps:
+            if t.save_every and step % t.save_every == 0 and step < self.total_steps:
                 self.checkpoint()
         return "completed"
 
@@ -405,9 +406,9 @@ class QLoRARun:
 
         t, st = self.recipe.training, self.state
         d = self.recipe.data
-        batches = epoch_batches(self.eval_examples, packing=bool(d.packing), max_seq_len=int(d.max_seq_len),
-                                micro_batch_size=int(t.micro_batch_size), pad_id=int(self.tokenizer.pad_token_id),
-                                seed=int(t.seed), epoch=0)
+        batches = epoch_batches(self.eval_examples, packing=d.packing, max_seq_len=d.max_seq_len,
+                                micro_batch_size=t.micro_batch_size, pad_id=int(self.tokenizer.pad_token_id),
+                                seed=t.seed, epoch=0)
         eval_mode(self.model)
         total, count = 0.0, 0
         with torch.no_grad():
@@ -417,7 +418,7 @@ class QLoRARun:
         self.model.train()
         eval_loss = total / max(1, count)
         best = st["best_eval_loss"]
-        is_best = best is None or eval_loss < best - float(t.early_stopping.min_delta)
+        is_best = best is None or eval_loss < best - t.early_stopping.min_delta
         if is_best:
             st["best_eval_loss"], st["best_step"], st["evals_without_improvement"] = eval_loss, st["step"], 0
             save_adapter_atomic(self.model, self.run_dir / "checkpoints" / "best", self._adapter_extras)
@@ -426,13 +427,13 @@ class QLoRARun:
         st["last_eval_loss"], st["last_eval_step"] = eval_loss, st["step"]
         self.ev.emit("eval", step=st["step"], eval_loss=eval_loss, best_eval_loss=st["best_eval_loss"],
                      is_best=is_best)
-        patience = int(t.early_stopping.patience)
+        patience = t.early_stopping.patience
         return patience > 0 and st["evals_without_improvement"] >= patience
 
     def checkpoint(self) -> Path:
         """Write checkpoints/step-N (atomic) and emit a checkpoint event."""
         path = save_checkpoint(self.run_dir, self.state["step"], self.model, self.optimizer, self.scheduler,
-                               dict(self.state), int(self.recipe.training.keep_checkpoints))
+                               dict(self.state), self.recipe.training.keep_checkpoints)
         self.ev.emit("checkpoint", step=self.state["step"], path=str(path))
         return path
 
@@ -443,7 +444,7 @@ class QLoRARun:
         self.tokenizer.save_pretrained(folder)
         q = self.recipe.quantization
         meta = {"base_model": self.recipe.model_location(), "run_id": self.run_dir.name, "step": self.state["step"],
-                "quantization": q.to_dict(), "chat_template": str(self.recipe.data.chat_template)}
+                "quantization": as_dict(q), "chat_template": self.recipe.data.chat_template}
         (folder / ADAPTER_META).write_text(json.dumps(meta, indent=2) + "\n")
 
     def save(self, ended: str) -> Path:
