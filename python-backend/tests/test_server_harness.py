@@ -137,12 +137,13 @@ class Client:
 
 
 def kill_runs(runs_dir: Path) -> None:
-    """SIGKILL every live process that has this runs dir as one of its arguments."""
+    """SIGKILL every live process that has this runs dir, or a run folder in it, as an argument."""
     import psutil
 
     target = str(runs_dir.resolve())
     for p in psutil.process_iter(["pid", "cmdline"]):
-        if target in (p.info["cmdline"] or []) and p.pid != os.getpid():
+        args = p.info["cmdline"] or []
+        if any(a == target or a.startswith(target + os.sep) for a in args) and p.pid != os.getpid():
             try:
                 p.kill()
             except psutil.Error:
