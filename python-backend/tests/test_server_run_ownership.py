@@ -213,3 +213,19 @@ def test_adapter_info_answers_for_a_run_and_for_its_adapter(runs: Path, tmp_path
         assert f["error"]["code"] == "invalid_params"
     finally:
         srv.stop()
+
+
+def test_the_hugging_face_token_reaches_no_file_of_the_server_or_its_runs(runs: Path, tmp_path: Path) -> None:
+    token = "hf_SERVERTESTTOKEN0123456789abcdef"
+    srv = ServerProc(runs, env={"HF_TOKEN": token, "FAKE_ENGINE_STEPS": "20", "FAKE_ENGINE_RATE": "0"})
+    try:
+        c = srv.client()
+        c.ok("run.start", {"recipe_path": str(make_recipe(tmp_path)), "run_id": "tok"})
+        c.ok("run.attach", {"run_id": "tok", "after_seq": 0})
+        c.wait_state("tok", ("completed",))
+        c.call("run.start", {"run_id": "tok", "resume": True})  # an error answer, logged by the server
+    finally:
+        srv.stop()
+    written = [f for f in tmp_path.rglob("*") if f.is_file()]  # runs, .server (token, logs), server stderr
+    assert any(f.name.endswith(".log") for f in written)
+    assert not [f for f in written if token.encode() in f.read_bytes()]
