@@ -39,6 +39,10 @@ def _convert(tp: Any, value: Any) -> Any:
         item = next((typing.get_args(a)[0] for a in (tp, *typing.get_args(tp)) if typing.get_args(a)
                      and typing.get_origin(a) not in (typing.Union, typing.Literal, type(None))), Any)
         return tuple(_convert(item, v) for v in value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        kinds = set(typing.get_args(tp)) or {tp}
+        if float in kinds and int not in kinds:
+            return float(value)  # JSON has one number type; a float field reads as a float
     return value
 
 
