@@ -55,6 +55,11 @@ test('the extension reads none of the backend files and builds no run-folder pat
   assert.ok(!files.some((f) => f.rel === join('util', 'adapterInfo.ts')), 'adapter facts come from adapter.info');
 });
 
+test('hello is said once, by the connection; everything else reads its answer', () => {
+  const sayers = files.filter((f) => /\b(?:request|send)\(\s*'hello'/.test(f.text)).map((f) => f.rel);
+  assert.deepEqual(sayers, [join('backend', 'wsConnection.ts')]);
+});
+
 /**
  * Methods whose caller is being built elsewhere in the extension (the dataset preview panel and
  * the recipe language server). The test fails when one of them gains a caller, so the list only
