@@ -55,7 +55,7 @@ export function killRuns(runsDir: string): void {
     } catch {
       continue;
     }
-    if (args.includes(runsDir) && Number(pid) !== process.pid) {
+    if (args.some((a) => a === runsDir || a.startsWith(runsDir + '/')) && Number(pid) !== process.pid) {
       try {
         process.kill(Number(pid), 'SIGKILL');
       } catch {
