@@ -108,14 +108,16 @@ def is_safe_run_id(run_id: str) -> bool:
     return bool(_RUN_ID_RE.fullmatch(run_id))
 
 
-def resume_refusal(run_id: str, state: str | None, has_checkpoint: bool) -> str | None:
+def resume_refusal(run_id: str, state: str | None, has_checkpoint: bool, more_steps: bool = False) -> str | None:
     """Why a run that no process holds cannot be resumed, or None when it can.
 
-    The one rule: a run resumes when it did not complete and has a checkpoint. A run in a
-    non-final state that no process holds was interrupted.
+    The one rule: a run resumes when it has a checkpoint and did not complete, or completed and
+    the resume asks for more steps (a new max_steps) to train it further. A run in a non-final
+    state that no process holds was interrupted.
     """
-    if state == "completed":
-        return (f"run {run_id} completed; its adapter is in {run_id}/adapter. Start a new run to train again")
+    if state == "completed" and not more_steps:
+        return (f"run {run_id} completed; its adapter is in {run_id}/adapter. Start a new run to train again, "
+                "or resume it with a larger max_steps to train it further")
     if not has_checkpoint:
         return (f"run {run_id} has no checkpoint to continue from (it ended {state or 'before starting'} "
                 "before its first save); start a new run instead")
@@ -243,9 +245,9 @@ class RunDir:
         """The newest complete checkpoint, or None."""
         return latest_checkpoint(self.path)
 
-    def resume_refusal(self, state: str | None = None) -> str | None:
+    def resume_refusal(self, state: str | None = None, more_steps: bool = False) -> str | None:
         """Why this run cannot be resumed, or None (see the module function; a live run is RunLiveError)."""
-        return resume_refusal(self.run_id, self.state() if state is None else state, bool(self.checkpoints()))
+        return resume_refusal(self.run_id, self.state() if state is None else state, bool(self.checkpoints()), more_steps)
 
     def resumable(self, state: str | None = None) -> bool:
         """Whether a resume of this run would be accepted now."""

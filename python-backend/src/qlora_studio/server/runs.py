@@ -191,7 +191,7 @@ class RunSupervisor:
                 raise UsageError(f"recipe {recipe_path!r} does not exist on the backend host; pass an absolute path to a *.qlora.yaml file")
             recipe = recipe.resolve()
         if resume:
-            rec = await self._check_resume(recipe, run_id)
+            rec = await self._check_resume(recipe, run_id, max_steps is not None)
             # The engine resumes from the run's frozen recipe; the original is only its base folder.
             recipe = Path(rec.recipe_path) if rec.recipe_path else RunDir(rec.run_dir).frozen_recipe
         else:
@@ -217,22 +217,29 @@ class RunSupervisor:
         self.runs[rd.run_id] = rec
         return rec
 
-    async def _check_resume(self, recipe: Path | None, run_id: str | None) -> RunRecord:
+    async def _check_resume(self, recipe: Path | None, run_id: str | None, more_steps: bool) -> RunRecord:
         rec = self.get(run_id) if run_id else self._newest_resumable(recipe)  # type: ignore[arg-type]
         rec.tail.poll()
-        if rec.alive and rec.proc is not None and rec.tail.state in TERMINAL_STATES:
+        if self._only_exiting(rec):
             # It already wrote its end state (e.g. stopped) and is only exiting: wait for that
             # instead of refusing a resume that follows a stop at once.
+            assert rec.proc is not None
             try:
-                await asyncio.wait_for(asyncio.shield(rec.proc.wait()), EXIT_GRACE_S)
+                await asyncio.wait_for(rec.proc.wait(), EXIT_GRACE_S)
             except asyncio.TimeoutError:
                 pass
         rec.tail.poll()
         self._refuse_live(rec)
-        refusal = resume_refusal(rec.run_id, rec.tail.state, bool(list_checkpoints(rec.run_dir)))
+        refusal = resume_refusal(rec.run_id, rec.tail.state, bool(list_checkpoints(rec.run_dir)), more_steps)
         if refusal:
             raise NotResumableError(refusal)
         return rec
+
+    @staticmethod
+    def _only_exiting(rec: RunRecord) -> bool:
+        # The process this server spawned has written its own end state (after its spawn).
+        return (rec.alive and rec.proc is not None and rec.tail.state in TERMINAL_STATES
+                and rec.tail.state_seq > (rec.spawn_seq or 0))
 
     def _refuse_live(self, rec: RunRecord) -> None:
         if rec.alive or rec.run_id in self._starting or RunDir(rec.run_dir).is_live():

@@ -149,7 +149,7 @@ class QLoRARun:
         self.lock = rd.lock()
         try:
             if self.resume:
-                refusal = rd.resume_refusal()
+                refusal = rd.resume_refusal(more_steps=self.max_steps_override is not None)
                 if refusal:
                     raise NotResumableError(refusal)
             elif rd.started():
