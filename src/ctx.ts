@@ -1,18 +1,21 @@
 /**
  * The one object that owns the extension's lifetimes: disposables, the log channel, settings,
- * the local backend (started on first need, restarts serialized) and the run models fed by its
- * events. Commands and views receive it; nothing else holds state.
+ * the local backend (LocalBackend: started on first need, every start and restart through its one
+ * serializer) and the run state fed by its events. Commands and views receive it; nothing else
+ * holds state.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { BackendConnection, ConnectionState } from './backend/connection';
-import type { LocalBackendLauncher } from './backend/localLauncher';
+import type { BackendConnection } from './backend/connection';
+import type { LaunchSpec, LocalBackend } from './backend/localBackend';
 import type { RunEvent, RunInfo } from './protocol';
+import { isTerminal } from './protocol/states';
+import { deviceLabel, type BackendPhase } from './runs/backendState';
+import { RunsModel, type RunRecord } from './runs/runsModel';
+import { readHfToken } from './secrets';
 import { choosePython } from './util/paths';
-import { SerialStarter } from './util/serialRestart';
-import { RunsModel, isTerminal, type RunRecord } from './views/runsModel';
-import { deviceLabel, type BackendPhase } from './views/statusBarText';
 
 /** Thrown when a command needs Workspace Trust; callers show it once, without "Show Logs". */
 export class UntrustedError extends Error {
@@ -40,15 +43,10 @@ export class Ctx implements vscode.Disposable {
   readonly onRunsChanged = this.runsChangedEmitter.event;
   /** The backend's connection phase changed. */
   readonly onPhase = this.phaseEmitter.event;
-  private conn: BackendConnection | undefined;
-  private connSubs: Array<{ dispose(): void }> = [];
-  private launcher: LocalBackendLauncher | undefined;
-  private launcherKey = '';
-  private restartRequested = false;
-  private readonly attached = new Set<string>();
-  private readonly starter = new SerialStarter(() => this.startBackend());
+  private local: LocalBackend | undefined;
   private phaseValue: BackendPhase = 'disconnected';
   private lastShownError: string | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
   device: string | undefined;
   /** The last error a command reported (for the test API and bug reports). */
   lastCommandError: string | undefined;
@@ -82,7 +80,15 @@ export class Ctx implements vscode.Disposable {
     };
   }
 
-  /** The folder where the local backend keeps runs: the setting, else `<first workspace folder>/runs`. */
+  /**
+   * The user's `qloraStudio.runsDir`, absolute, when set: sent with `run.start` so the backend
+   * puts runs there instead of the recipe's `output.dir`.
+   */
+  runsDirOverride(): string | undefined {
+    return this.settings().runsDir.trim() ? this.runsDir() : undefined;
+  }
+
+  /** The local server's home (its .server/ state): the setting, else `<first workspace folder>/runs`. */
   runsDir(): string {
     const s = this.settings().runsDir.trim();
     const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? this.ext.globalStorageUri.fsPath;
@@ -120,80 +126,52 @@ export class Ctx implements vscode.Disposable {
    */
   async backend(): Promise<BackendConnection> {
     if (!this.trusted) throw new UntrustedError('Starting the QLoRA backend');
-    if (this.conn && this.phaseValue === 'connected') return this.conn;
-    return this.starter.current() ?? this.starter.request();
+    return (await this.localBackend()).connection();
   }
 
   /** Stops the current backend (if this window started it) and starts a fresh one. */
   async restartBackend(): Promise<BackendConnection> {
     if (!this.trusted) throw new UntrustedError('Restarting the QLoRA backend');
-    this.restartRequested = true;
-    return this.starter.request();
+    return (await this.localBackend()).restart();
   }
 
-  private async startBackend(): Promise<BackendConnection> {
-    const restart = this.restartRequested;
-    this.restartRequested = false;
-    this.teardownConnection();
-    this.setPhase('connecting');
-    try {
-      const { python, source } = await this.python();
-      const runsDir = this.runsDir();
-      const key = `${python}\0${runsDir}`;
-      // Loaded on first need: the client pulls in ws and the zod protocol, too slow for activation.
-      const [{ LocalBackendLauncher }, { connectWebSocket }, { PROTOCOL_VERSION }] = await Promise.all([
-        import('./backend/localLauncher'),
-        import('./backend/wsConnection'),
-        import('./protocol'),
-      ]);
-      if (!this.launcher || this.launcherKey !== key) {
-        await this.launcher?.stop();
-        const cwd = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-        this.launcher = new LocalBackendLauncher({ python, runsDir, cwd, logger: this.log });
-        this.launcherKey = key;
-      }
-      this.log.info(`backend: ${python} (from ${source}), runs in ${runsDir}`);
-      const launcher = this.launcher;
-      const { url, token, pid } = restart ? await launcher.restart() : await launcher.start();
-      this.log.info(`backend pid ${pid} listening at ${url}`);
-      const conn = await connectWebSocket({
-        url,
-        token,
-        logger: this.log,
-        reconnect: true,
-        clientName: 'qlora-studio-vscode',
-        // A server that died is started again before the connection retries.
-        resolveEndpoint: async () => {
-          const ep = await launcher.start();
-          return { url: ep.url, token: ep.token };
-        },
-      });
-      this.conn = conn;
-      this.connSubs.push(
-        conn.onRunEvent((ev: RunEvent) => this.handleEvent(ev)),
-        conn.onStateChange((s: ConnectionState) => {
-          this.log.debug(`backend connection: ${String(s)}`);
-          this.setPhase(s);
-        }),
-      );
-      // The connection already said hello; asking again is harmless and returns the capabilities.
-      const hello = await conn.request('hello', { protocol: PROTOCOL_VERSION, client: 'qlora-studio-vscode', client_version: String(this.ext.extension.packageJSON.version ?? '') });
-      this.device = deviceLabel(hello.capabilities);
-      this.setPhase('connected');
-      await this.refreshRuns();
-      return conn;
-    } catch (err) {
-      this.setPhase('failed');
-      throw err;
-    }
+  /** Restarts the backend only when one is running (a new token or setting applies to the next start anyway). */
+  async restartBackendIfRunning(): Promise<void> {
+    if (this.local && this.phaseValue !== 'disconnected' && this.trusted) await this.restartBackend();
   }
 
-  private teardownConnection(): void {
-    for (const s of this.connSubs) s.dispose();
-    this.connSubs = [];
-    this.conn?.dispose();
-    this.conn = undefined;
-    this.attached.clear();
+  private async localBackend(): Promise<LocalBackend> {
+    if (this.local) return this.local;
+    // Loaded on first need: the client pulls in ws and the zod protocol, too slow for activation.
+    const { LocalBackend: Backend } = await import('./backend/localBackend');
+    this.local ??= new Backend({
+      launchSpec: () => this.launchSpec(),
+      logger: this.log,
+      clientName: 'qlora-studio-vscode',
+      clientVersion: String(this.ext.extension.packageJSON.version ?? ''),
+      onPhase: (p) => this.setPhase(p),
+      onEvent: (ev) => this.handleEvent(ev),
+      onConnected: async (conn) => {
+        this.device = deviceLabel(conn.hello.capabilities);
+        await this.refreshRuns();
+      },
+    });
+    return this.local;
+  }
+
+  /**
+   * What the next server start needs. The Hugging Face token goes into the server's environment
+   * only (runs inherit it); the key carries a digest of it so a new token means a new server.
+   */
+  private async launchSpec(): Promise<LaunchSpec> {
+    const { python, source } = await this.python();
+    const runsDir = this.runsDir();
+    const token = await readHfToken(this.ext.secrets);
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    if (token) env['HF_TOKEN'] = token;
+    const digest = token ? createHash('sha256').update(token).digest('hex').slice(0, 12) : '';
+    this.log.info(`backend: ${python} (from ${source}), server home ${runsDir}${token ? ', Hugging Face token set' : ''}`);
+    return { python, runsDir, cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, env, key: `${python}\0${runsDir}\0${digest}` };
   }
 
   private setPhase(p: BackendPhase): void {
@@ -205,6 +183,13 @@ export class Ctx implements vscode.Disposable {
   private handleEvent(ev: RunEvent): void {
     if (this.runs.apply(ev)) this.runsChangedEmitter.fire();
     this.runEvents.fire(ev);
+    // A run that changed state may have become resumable (or stopped being so): ask the backend.
+    if (ev.type === 'status') this.scheduleRefresh();
+  }
+
+  private scheduleRefresh(): void {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => void this.refreshRuns().catch((err: unknown) => this.log.warn(`refreshing runs: ${String(err)}`)), 300);
   }
 
   /** Reloads the run list from the backend and attaches to every run so views get their events. */
@@ -217,17 +202,10 @@ export class Ctx implements vscode.Disposable {
     return runs;
   }
 
-  /** Subscribes to a run's events once per connection, replaying everything after what we hold. */
+  /** Subscribes to a run's events; the connection replays what was not delivered yet, then follows it. */
   async attach(runId: string): Promise<void> {
-    if (this.attached.has(runId)) return;
     const conn = await this.backend();
-    this.attached.add(runId);
-    try {
-      await conn.attach(runId, this.runs.get(runId)?.lastSeq ?? 0);
-    } catch (err) {
-      this.attached.delete(runId);
-      throw err;
-    }
+    if (!conn.isWatching(runId)) await conn.attach(runId);
   }
 
   /** Resolves with the run once it reaches a terminal state (completed, failed, stopped, interrupted). */
@@ -278,8 +256,8 @@ export class Ctx implements vscode.Disposable {
    * processes and keep training, and the next window re-attaches to them.
    */
   dispose(): void {
-    this.teardownConnection();
-    void this.launcher?.stop();
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    void this.local?.dispose();
     for (const d of this.subs.splice(0).reverse()) d.dispose();
   }
 }

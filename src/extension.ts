@@ -8,7 +8,7 @@ import { Ctx } from './ctx';
 import { registerViews } from './views';
 import type { LossPoints } from './views/lossView';
 import type { PlaygroundRun } from './views/playground';
-import type { RunRecord } from './views/runsModel';
+import type { RunRecord } from './runs/runsModel';
 
 /** What `activate` returns: hooks for tests and other extensions, all read-only. */
 export interface QloraStudioApi {

@@ -5,7 +5,7 @@ import hashlib
 import time
 from pathlib import Path
 
-from conftest import REPO, cli
+from conftest import cli
 
 
 def _hashes(folder: Path) -> dict[str, str]:
@@ -27,8 +27,8 @@ def test_make_tiny_is_deterministic_and_idempotent(tiny_dir, make_tiny_module, t
     assert len(train) == 300 and len(evals) == 40 and not set(train) & set(evals)
 
 
-def test_example_recipe_is_valid():
-    res = cli("validate", str(REPO / "examples" / "tiny" / "tiny.qlora.yaml"))
+def test_example_recipe_is_valid(tiny_dir):
+    res = cli("validate", str(tiny_dir / "tiny.qlora.yaml"))  # the example with its data built
     assert res.returncode == 0, res.stderr
     assert "ok:" in res.stdout
 

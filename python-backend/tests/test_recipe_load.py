@@ -11,6 +11,7 @@ import pytest
 from qlora_studio.recipe import (
     RecipeError,
     RecipeIssue,
+    as_dict,
     load_recipe,
     recipe_from_dict,
     recipe_from_text,
@@ -30,6 +31,7 @@ def _only(text: str) -> RecipeIssue:
 def test_attribute_access_defaults_and_optional_fields(tmp_path: Path) -> None:
     path = tmp_path / "r.qlora.yaml"
     path.write_text(HEAD + "training:\n  lr: 1e-4\n  early_stopping: {patience: 2}\n", "utf-8")
+    (tmp_path / "train.jsonl").touch()
     r = load_recipe(path)
     assert r.training.lr == 1e-4  # YAML 1.2: a number, not the string "1e-4"
     assert r.training.early_stopping.patience == 2
@@ -39,8 +41,8 @@ def test_attribute_access_defaults_and_optional_fields(tmp_path: Path) -> None:
     assert r.trust_remote_code is False
     assert r.recipe_path == path.resolve() and r.recipe_dir == tmp_path.resolve()
     assert r.data.fields.messages == "messages"
-    with pytest.raises(AttributeError, match="known fields"):
-        _ = r.training.learning_rate
+    with pytest.raises(AttributeError, match="learning_rate"):
+        _ = r.training.learning_rate  # a typed section: unknown fields do not exist
 
 
 def test_recipe_is_read_only_and_to_dict_is_a_copy() -> None:
@@ -57,6 +59,7 @@ def test_recipe_is_read_only_and_to_dict_is_a_copy() -> None:
 def test_recipe_survives_copy_and_pickle(tmp_path: Path) -> None:
     path = tmp_path / "r.qlora.yaml"
     path.write_text(HEAD + "training:\n  epochs: 2\n  max_steps: 5\n", "utf-8")
+    (tmp_path / "train.jsonl").touch()
     r = load_recipe(path)
     for clone in (copy.deepcopy(r), pickle.loads(pickle.dumps(r))):
         assert clone == r and clone.recipe_path == r.recipe_path and clone.warnings == r.warnings
@@ -142,7 +145,7 @@ def test_defaults_come_from_the_shipped_schema() -> None:
     schema = recipe_json_schema()
     r = recipe_from_text(HEAD, "/tmp")
     for section in ("quantization", "lora", "training", "output", "generation"):
-        assert r[section].to_dict() == schema["properties"][section]["default"]
+        assert as_dict(getattr(r, section)) == schema["properties"][section]["default"]
     json.dumps(r.to_dict())  # JSON-ready
 
 

@@ -137,12 +137,13 @@ class Client:
 
 
 def kill_runs(runs_dir: Path) -> None:
-    """SIGKILL every live process that has this runs dir as one of its arguments."""
+    """SIGKILL every live process that has this runs dir, or a run folder in it, as an argument."""
     import psutil
 
     target = str(runs_dir.resolve())
     for p in psutil.process_iter(["pid", "cmdline"]):
-        if target in (p.info["cmdline"] or []) and p.pid != os.getpid():
+        args = p.info["cmdline"] or []
+        if any(a == target or a.startswith(target + os.sep) for a in args) and p.pid != os.getpid():
             try:
                 p.kill()
             except psutil.Error:
@@ -158,4 +159,5 @@ def make_recipe(tmp: Path, name: str = "fake.qlora.yaml") -> Path:
     """A recipe file for fake-engine runs (the fake engine does not read it)."""
     p = tmp / name
     p.write_text("base_model: fake\ndata:\n  train: data.jsonl\n")
+    (tmp / "data.jsonl").touch()  # a recipe naming a missing data file is refused before a run starts
     return p

@@ -169,10 +169,10 @@ def test_run_errors_are_clear(runs: Path, tmp_path: Path) -> None:
         f = c.call("run.attach", {"run_id": "nope", "after_seq": 0})
         assert f["error"]["code"] == "not_found" and "run.list" in f["error"]["message"]
         f = c.call("run.start", {"recipe_path": str(make_recipe(tmp_path)), "resume": True})
-        assert f["error"]["code"] == "not_found" and "resume" in f["error"]["message"]
+        assert f["error"]["code"] == "not_resumable" and "resume" in f["error"]["message"]
         c.ok("run.start", {"recipe_path": str(make_recipe(tmp_path)), "run_id": "dup"})
         f = c.call("run.start", {"recipe_path": str(make_recipe(tmp_path)), "run_id": "dup"})
-        assert f["error"]["code"] == "conflict"
+        assert f["error"]["code"] == "run_live"  # the first one is still training
         f = c.call("run.start", {"recipe_path": str(make_recipe(tmp_path)), "run_id": "../escape"})
         assert f["error"]["code"] == "invalid_params"
     finally:

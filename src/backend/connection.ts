@@ -23,13 +23,18 @@ export interface RequestOptions<M extends MethodName> {
 
 export interface BackendConnection {
   readonly state: ConnectionState;
+  /** The backend's answer to this connection's `hello` (refreshed on every reconnect): versions, runs folder, devices. */
+  readonly hello: ResultOf<'hello'>;
   /** Send a request; resolves with its result parsed by the method's zod schema. Rejects with BackendError. */
   request<M extends MethodName>(method: M, params: ParamsOf<M>, opts?: RequestOptions<M>): Promise<ResultOf<M>>;
   /**
    * Watch a run: events with seq > afterSeq (default: the last one this connection delivered, or 0)
-   * are delivered to onRunEvent in order, exactly once, across reconnects.
+   * are delivered to onRunEvent in order, exactly once, across reconnects, parsed with the typed
+   * event schema. This is the one place that checks seqs: listeners trust what they get.
    */
   attach(runId: string, afterSeq?: number): Promise<void>;
+  /** Whether the run is watched (attached, and re-attached after every reconnect). */
+  isWatching(runId: string): boolean;
   /** Stop watching a run. */
   detach(runId: string): void;
   onRunEvent(listener: (ev: RunEvent) => void): Disposable;

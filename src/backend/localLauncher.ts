@@ -1,7 +1,7 @@
 /**
  * Starts `qlora-studio serve` on this machine with a given Python, reads its ready line and token
- * file, and restarts it serially: one start/restart in flight at a time, further restart requests
- * folded into one queued flag, so two backends never start at once. No `vscode` import.
+ * file, and stops it. It does not serialize anything: its one owner (LocalBackend) calls it
+ * through the one start/restart serializer, so two servers never start at once. No `vscode` import.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -35,50 +35,25 @@ export class LocalBackendLauncher {
   private readonly log: Logger;
   private child: ChildProcess | undefined;
   private current: BackendEndpoint | undefined;
-  private inFlight: Promise<BackendEndpoint> | undefined;
-  private queued = false;
 
   constructor(private readonly opts: LauncherOptions) {
     this.log = opts.logger ?? silentLogger();
   }
 
-  /** The running server's endpoint, starting it if needed (joins a start already in flight). */
+  /** The running server's endpoint, starting one when none is alive. Callers serialize calls. */
   start(): Promise<BackendEndpoint> {
-    if (this.inFlight) return this.inFlight;
     if (this.current && this.isAlive()) return Promise.resolve(this.current);
-    return this.serialize(() => this.spawnServer());
+    return this.spawnServer();
   }
 
-  /** Stop and start again; calls while one runs collapse into a single extra restart. */
-  restart(): Promise<BackendEndpoint> {
-    if (this.inFlight) {
-      this.queued = true;
-      return this.inFlight;
-    }
-    return this.serialize(async () => {
-      await this.stopNow();
-      return this.spawnServer();
-    });
+  /** The endpoint of the server when it is alive; never starts one. */
+  alive(): BackendEndpoint | undefined {
+    return this.current && this.isAlive() ? this.current : undefined;
   }
 
-  /** Stop the server this launcher started (runs keep going in their own processes). */
-  async stop(): Promise<void> {
-    await this.inFlight?.catch(() => undefined);
-    await this.stopNow();
-  }
-
-  private serialize(job: () => Promise<BackendEndpoint>): Promise<BackendEndpoint> {
-    const run = async (): Promise<BackendEndpoint> => {
-      let ep = await job();
-      while (this.queued) {
-        this.queued = false;
-        await this.stopNow();
-        ep = await this.spawnServer();
-      }
-      return ep;
-    };
-    this.inFlight = run().finally(() => (this.inFlight = undefined));
-    return this.inFlight;
+  /** Stop the server this launcher started or adopted (runs keep going in their own processes). */
+  stop(): Promise<void> {
+    return this.stopNow();
   }
 
   private isAlive(): boolean {

@@ -3,7 +3,7 @@
  * re-attach exact: after a reconnect every run is attached again from its last delivered seq, and
  * any event at or below it (an overlap) is dropped, so listeners see each seq exactly once.
  */
-import type { RunEvent } from '../protocol';
+import type { RunEventEnvelope } from '../protocol';
 
 /** What to do with an inbound event. */
 export type Verdict = 'deliver' | 'duplicate' | 'gap' | 'unwatched';
@@ -35,7 +35,7 @@ export class RunWatches {
   }
 
   /** Judge an event and, when it is the next one, record it as delivered. */
-  accept(ev: RunEvent): Verdict {
+  accept(ev: Pick<RunEventEnvelope, 'run_id' | 'seq'>): Verdict {
     const last = this.lastSeq.get(ev.run_id);
     if (last === undefined) return 'unwatched';
     if (ev.seq <= last) return 'duplicate';

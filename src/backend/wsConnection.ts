@@ -4,7 +4,7 @@
  * every watched run from the last seq it delivered. No `vscode` import.
  */
 import WebSocket from 'ws';
-import { PROTOCOL_VERSION, methods, serverFrameSchema, type MethodName, type ParamsOf, type ResultOf, type RunEvent } from '../protocol';
+import { PROTOCOL_VERSION, methods, runEventSchema, serverFrameSchema, type MethodName, type ParamsOf, type ResultOf, type RunEvent, type RunEventEnvelope } from '../protocol';
 import { BackendError, Emitter, type BackendConnection, type ConnectionState, type Disposable, type RequestOptions } from './connection';
 import { silentLogger, type Logger } from './logger';
 import { PendingRequests } from './pendingRequests';
@@ -27,8 +27,20 @@ export interface ConnectOptions {
   requestTimeoutMs?: number;
   /** Sent in hello, for the server's log. */
   clientName?: string;
+  /** Sent in hello as `client_version`. */
+  clientVersion?: string;
   /** Where to reconnect to: called before each retry (a restarted server has a new port and token). */
   resolveEndpoint?: () => Promise<{ url: string; token: string }>;
+  /**
+   * What was delivered of each watched run. Pass the same object to the next connection (after a
+   * server restart) and it re-attaches every run from there: exactly once across connections.
+   */
+  watches?: RunWatches;
+  /**
+   * Listens from the first frame on: with shared `watches`, the first connect already replays
+   * the watched runs, before the caller could subscribe with onRunEvent.
+   */
+  onRunEvent?: (ev: RunEvent) => void;
   /** Ping period; a ping unanswered for a whole period drops the socket (half-open SSH tunnels). Default 15 s. */
   heartbeatMs?: number;
 }
@@ -56,15 +68,18 @@ class WsBackendConnection implements BackendConnection {
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly pending: PendingRequests;
-  private readonly watches = new RunWatches();
+  private readonly watches: RunWatches;
   private readonly reattaching = new Set<string>();
   private readonly events = new Emitter<RunEvent>();
   private readonly states = new Emitter<ConnectionState>();
   private endpoint: { url: string; token: string };
+  private helloResult: ResultOf<'hello'> | undefined;
 
   constructor(private readonly opts: ConnectOptions) {
     this.log = opts.logger ?? silentLogger();
     this.endpoint = { url: opts.url, token: opts.token };
+    this.watches = opts.watches ?? new RunWatches();
+    if (opts.onRunEvent) this.events.on(opts.onRunEvent);
     this.pending = new PendingRequests(opts.requestTimeoutMs ?? 30_000, (id, method) => {
       if (method === 'generate' && this.socket?.readyState === WebSocket.OPEN) {
         this.send('generate.cancel', { request_id: id }, { timeoutMs: 5000 }).catch(() => undefined);
@@ -74,6 +89,11 @@ class WsBackendConnection implements BackendConnection {
 
   get state(): ConnectionState {
     return this.currentState;
+  }
+
+  get hello(): ResultOf<'hello'> {
+    if (!this.helloResult) throw new Error('the backend has not answered hello yet');
+    return this.helloResult;
   }
 
   request<M extends MethodName>(method: M, params: ParamsOf<M>, opts: RequestOptions<M> = {}): Promise<ResultOf<M>> {
@@ -86,6 +106,10 @@ class WsBackendConnection implements BackendConnection {
   async attach(runId: string, afterSeq?: number): Promise<void> {
     const after = this.watches.watch(runId, afterSeq);
     if (this.currentState === 'connected') await this.send('run.attach', { run_id: runId, after_seq: after });
+  }
+
+  isWatching(runId: string): boolean {
+    return this.watches.has(runId);
   }
 
   detach(runId: string): void {
@@ -128,11 +152,16 @@ class WsBackendConnection implements BackendConnection {
     ws.on('error', (e) => this.log.warn(`backend socket error: ${e.message}`));
     this.startHeartbeat(ws);
     try {
-      const hello = await this.send('hello', { protocol: PROTOCOL_VERSION, client: this.opts.clientName ?? 'qlora-studio-extension' }, { timeoutMs: 60_000 });
+      const hello = await this.send(
+        'hello',
+        { protocol: PROTOCOL_VERSION, client: this.opts.clientName ?? 'qlora-studio-extension', ...(this.opts.clientVersion ? { client_version: this.opts.clientVersion } : {}) },
+        { timeoutMs: 60_000 },
+      );
       if (hello.protocol !== PROTOCOL_VERSION) {
         throw new BackendError('version_mismatch', `the backend speaks protocol ${hello.protocol}, this extension ${PROTOCOL_VERSION}: ` +
           (hello.protocol < PROTOCOL_VERSION ? 'update the backend (pip install -U qlora-studio)' : 'update the QLoRA Studio extension'));
       }
+      this.helloResult = hello;
       await Promise.all(this.watches.entries().map(([runId, seq]) => this.reattach(runId, seq)));
     } catch (e) {
       clearInterval(this.heartbeat);
@@ -188,11 +217,21 @@ class WsBackendConnection implements BackendConnection {
     } else if (typeof f.id === 'number') this.pending.resolve(f.id, f.result);
   }
 
-  private deliver(ev: RunEvent): void {
+  /**
+   * The gate: each (run_id, seq) passes once, in order, parsed with the typed event schema. An
+   * event whose data this client cannot read still uses up its seq (logged), so it can never
+   * stall the run's stream behind it.
+   */
+  private deliver(ev: RunEventEnvelope): void {
     const verdict = this.watches.accept(ev);
     if (verdict === 'deliver') {
       this.reattaching.delete(ev.run_id);
-      this.events.fire(ev, (e) => this.log.error(`a run event listener failed: ${String(e)}`));
+      const typed = runEventSchema.safeParse(ev);
+      if (!typed.success) {
+        this.log.warn(`run ${ev.run_id}: skipped ${ev.type} event ${ev.seq} this client cannot read: ${typed.error.message.slice(0, 300)}`);
+        return;
+      }
+      this.events.fire(typed.data, (e) => this.log.error(`a run event listener failed: ${String(e)}`));
     } else if (verdict === 'gap' && !this.reattaching.has(ev.run_id)) {
       // Never expected (the server replays exactly), but a gap must heal itself, not show a hole.
       const last = this.watches.last(ev.run_id);

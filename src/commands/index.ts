@@ -8,9 +8,10 @@ import type { Ctx } from '../ctx';
 import { COMMANDS, type CommandId } from './ids';
 import { mergeAdapter } from './mergeCommand';
 import { openPlayground } from './playgroundCommand';
-import { connectBackend, newRecipe, showLogs } from './recipeCommands';
+import { clearHfToken, connectBackend, setHfToken, showLogs } from './backendCommands';
+import { newRecipe } from './recipeCommands';
 import { attachRun, openRunFolder, openRunRecipe, recipeDiagnostics, refreshRuns, resumeRun, showRunLoss, startRun, stopRun } from './runCommands';
-import type { Views } from './types';
+import type { Views } from '../views';
 
 type Handler = (...args: unknown[]) => unknown;
 type Factory = (ctx: Ctx, views: Views, diags: vscode.DiagnosticCollection) => Handler;
@@ -30,6 +31,8 @@ export const COMMAND_FACTORIES: Record<CommandId, Factory> = {
   'qloraStudio.openRunFolder': (ctx) => openRunFolder(ctx),
   'qloraStudio.openRunRecipe': (ctx) => openRunRecipe(ctx),
   'qloraStudio.showRunLoss': (ctx, views) => showRunLoss(ctx, views),
+  'qloraStudio.setHfToken': (ctx) => setHfToken(ctx),
+  'qloraStudio.clearHfToken': (ctx) => clearHfToken(ctx),
 };
 
 /** What a refused command returns, so callers (and tests) can tell a refusal from a cancel. */

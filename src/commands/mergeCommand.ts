@@ -1,51 +1,24 @@
 /**
  * Merge adapter: from the explorer (a folder holding adapter_config.json), the runs tree, the
- * palette, or tests (`{adapterDir, outDir, dtype}` skips the dialogs). Shows cancellable
- * progress, then reveals the merged folder and the verification figure.
+ * palette, or tests (`{adapterDir, outDir, dtype}` skips the dialogs). The backend names the base
+ * model and suggests the output folder (`adapter.info`); shows cancellable progress, then reveals
+ * the merged folder and the verification figure.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import type { ResultOf } from '../protocol';
-import { ADAPTER_MARKER, defaultMergeOutDir } from '../util/paths';
-import { pathOf, runIdOf } from './pickers';
-import type { Views } from './types';
+import type { Views } from '../views';
+import { resolveAdapter } from './adapterPick';
 
 type Dtype = 'bfloat16' | 'float16';
-
-async function resolveAdapterDir(ctx: Ctx, views: Views, arg: unknown): Promise<string | undefined> {
-  const direct = pathOf(arg, 'adapterDir');
-  if (direct) return direct;
-  const runId = runIdOf(arg);
-  if (runId) {
-    const run = ctx.runs.get(runId);
-    const p = run?.adapter_path ?? (run?.run_dir ? path.join(run.run_dir, 'adapter') : undefined);
-    if (!p) throw new Error(`run ${runId} has no adapter yet; wait for it to complete`);
-    return p;
-  }
-  const dirs = await views.adapters.rescan();
-  const fromRuns = ctx.runs.list().flatMap((r) => (r.adapter_path ? [r.adapter_path] : []));
-  const all = [...new Set([...dirs, ...fromRuns])];
-  if (all.length === 0) {
-    void vscode.window.showInformationMessage('No adapter folder (one holding adapter_config.json) found. Finish a run first.');
-    return undefined;
-  }
-  const pick = await vscode.window.showQuickPick(all.map((d) => ({ label: path.basename(path.dirname(d)) + '/' + path.basename(d), description: d, dir: d })), {
-    title: 'Merge adapter',
-    placeHolder: 'Pick the adapter to merge into its base model',
-  });
-  return pick?.dir;
-}
 
 /** Returns the merge result, or undefined when the user cancelled a dialog. */
 export function mergeAdapter(ctx: Ctx, views: Views) {
   return async (arg?: unknown): Promise<ResultOf<'adapter.merge'> | undefined> => {
-    const adapterDir = await resolveAdapterDir(ctx, views, arg);
-    if (!adapterDir) return undefined;
-    if (!fs.existsSync(path.join(adapterDir, ADAPTER_MARKER))) {
-      throw new Error(`${adapterDir} holds no adapter_config.json; pick the folder of a LoRA adapter`);
-    }
+    const info = await resolveAdapter(ctx, views, arg, 'Merge adapter');
+    if (!info) return undefined;
+    const adapterDir = info.adapter_dir;
     const opts = (arg && typeof arg === 'object' ? arg : {}) as { outDir?: unknown; dtype?: unknown };
     let dtype: Dtype | undefined = opts.dtype === 'bfloat16' || opts.dtype === 'float16' ? opts.dtype : undefined;
     if (!dtype) {
@@ -63,14 +36,15 @@ export function mergeAdapter(ctx: Ctx, views: Views) {
     if (!outDir) {
       outDir = await vscode.window.showInputBox({
         title: 'Merge adapter: output folder',
-        value: defaultMergeOutDir(adapterDir),
-        validateInput: (v) => (!path.isAbsolute(v) ? 'Give an absolute folder path' : fs.existsSync(v) && fs.readdirSync(v).length ? 'This folder is not empty; pick a new one' : undefined),
+        // The backend's suggestion; it refuses a folder that is not empty, with a message saying so.
+        value: info.merge_out_dir,
+        validateInput: (v) => (path.isAbsolute(v) ? undefined : 'Give an absolute folder path'),
       });
       if (!outDir) return undefined;
     }
     const conn = await ctx.backend();
     const result = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Merging ${path.basename(adapterDir)}`, cancellable: true },
+      { location: vscode.ProgressLocation.Notification, title: `Merging ${path.basename(adapterDir)} into ${info.base_model}`, cancellable: true },
       async (progress, token) => {
         const abort = new AbortController();
         const sub = token.onCancellationRequested(() => abort.abort());

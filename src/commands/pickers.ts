@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import { RECIPE_GLOB, SEARCH_EXCLUDE, isRecipeFile, sortRecipes } from '../util/paths';
-import type { RunSummary } from '../views/runsModel';
+import type { RunRecord } from '../runs/runsModel';
 
 /** The run id carried by a tree node, a string, or `{runId}`; undefined otherwise. */
 export function runIdOf(arg: unknown): string | undefined {
@@ -54,7 +54,7 @@ export async function pickRecipe(arg: unknown): Promise<string | undefined> {
 }
 
 /** The run to act on: the argument, else a quick pick among runs matching `filter`. */
-export async function pickRun(ctx: Ctx, arg: unknown, title: string, filter: (r: RunSummary) => boolean): Promise<string | undefined> {
+export async function pickRun(ctx: Ctx, arg: unknown, title: string, filter: (r: RunRecord) => boolean): Promise<string | undefined> {
   const given = runIdOf(arg);
   if (given) return given;
   await ctx.refreshRuns();
@@ -68,4 +68,13 @@ export async function pickRun(ctx: Ctx, arg: unknown, title: string, filter: (r:
     { title },
   );
   return pick?.runId;
+}
+
+/**
+ * A string the command was given as `{[key]: string}` (tests, other commands), else what the user
+ * types into an input box; undefined when dismissed.
+ */
+export async function givenOrAsked(arg: unknown, key: string, ask: vscode.InputBoxOptions): Promise<string | undefined> {
+  const given = arg && typeof arg === 'object' ? (arg as Record<string, unknown>)[key] : undefined;
+  return typeof given === 'string' ? given : vscode.window.showInputBox(ask);
 }

@@ -1,11 +1,11 @@
 /**
- * New Recipe, Connect Backend and Show Logs.
+ * New Recipe: a commented starter recipe in the workspace.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
-import type { Views } from './types';
+import { givenOrAsked } from './pickers';
 
 const TEMPLATE = `# QLoRA Studio recipe: hover a key for its documentation.
 base_model: meta-llama/Llama-3.2-1B-Instruct   # a Hugging Face id or a local folder
@@ -32,15 +32,11 @@ export function newRecipe(ctx: Ctx) {
   return async (arg?: unknown): Promise<string | undefined> => {
     const folder = vscode.workspace.workspaceFolders?.[0];
     if (!folder) throw new Error('Open a folder first: recipes live in the workspace.');
-    const given = arg && typeof arg === 'object' ? (arg as { name?: unknown }).name : undefined;
-    const name =
-      typeof given === 'string'
-        ? given
-        : await vscode.window.showInputBox({
-            title: 'New Recipe',
-            value: 'my-run.qlora.yaml',
-            validateInput: (v) => (/^[\w.-]+\.qlora\.ya?ml$/.test(v) ? undefined : 'Name it like my-run.qlora.yaml'),
-          });
+    const name = await givenOrAsked(arg, 'name', {
+      title: 'New Recipe',
+      value: 'my-run.qlora.yaml',
+      validateInput: (v) => (/^[\w.-]+\.qlora\.ya?ml$/.test(v) ? undefined : 'Name it like my-run.qlora.yaml'),
+    });
     if (!name) return undefined;
     const target = path.join(folder.uri.fsPath, name);
     if (fs.existsSync(target)) throw new Error(`${target} already exists; choose another name`);
@@ -49,19 +45,4 @@ export function newRecipe(ctx: Ctx) {
     ctx.log.info(`created ${target}`);
     return target;
   };
-}
-
-/** Connect Backend: (re)starts the local backend and reloads the runs. */
-export function connectBackend(ctx: Ctx, views: Views) {
-  return async () => {
-    await ctx.restartBackend();
-    views.runs.retry();
-    void vscode.window.showInformationMessage(`QLoRA backend connected (${ctx.device ?? 'CPU'}).`);
-    return ctx.phase;
-  };
-}
-
-/** Show Logs: reveals the QLoRA Studio log channel. */
-export function showLogs(ctx: Ctx) {
-  return () => ctx.log.show();
 }

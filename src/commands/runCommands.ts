@@ -5,9 +5,9 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import type { RecipeIssue, RunInfo } from '../protocol';
-import { isTerminal } from '../views/runsModel';
+import { isTerminal } from '../protocol/states';
+import type { Views } from '../views';
 import { pickRecipe, pickRun, runIdOf } from './pickers';
-import type { Views } from './types';
 
 /** Problems of the last validation per recipe, shown in the Problems panel. */
 export function recipeDiagnostics(ctx: Ctx): vscode.DiagnosticCollection {
@@ -50,7 +50,8 @@ export function startRun(ctx: Ctx, views: Views, diags: vscode.DiagnosticCollect
         .then((pick) => pick && vscode.window.showTextDocument(uri, { selection: new vscode.Range(first.line - 1, 0, first.line - 1, 0) }));
       return undefined;
     }
-    const info = await conn.request('run.start', { recipe_path: recipe });
+    const runsDir = ctx.runsDirOverride();
+    const info = await conn.request('run.start', { recipe_path: recipe, ...(runsDir ? { runs_dir: runsDir } : {}) });
     ctx.runs.upsert(info);
     await ctx.attach(info.run_id);
     await views.loss.reveal(info.run_id);
@@ -72,18 +73,17 @@ export function stopRun(ctx: Ctx) {
   };
 }
 
-/** Resume Run: continues a stopped, interrupted or failed run from its last checkpoint. */
+/**
+ * Resume Run: continues a run the backend called resumable, from its own frozen recipe. Only such
+ * runs are offered; a run named directly (tree, test) is asked about anyway, and the backend's
+ * refusal (`not_resumable`, `run_live`) reaches the user with its message.
+ */
 export function resumeRun(ctx: Ctx, views: Views) {
   return async (arg?: unknown): Promise<string | undefined> => {
-    const runId = await pickRun(ctx, arg, 'Resume Run', (r) => ['stopped', 'interrupted', 'failed'].includes(r.state));
+    const runId = await pickRun(ctx, arg, 'Resume Run', (r) => r.resumable === true);
     if (!runId) return undefined;
-    const run = ctx.runs.get(runId);
-    const recipe = run?.recipe_path ?? (run?.run_dir ? path.join(run.run_dir, 'recipe.qlora.yaml') : undefined);
-    if (!recipe) throw new Error(`run ${runId} has no recipe path; open its folder and start the recipe again`);
-    const info = await startResume(ctx, recipe, runId);
-    // The answer can still carry the old terminal state (the process has not written yet); the
-    // backend accepted the resume, so the run is queued until its own status events arrive.
-    ctx.runs.upsert({ ...info, state: isTerminal(info.state) ? 'queued' : info.state });
+    const info = await startResume(ctx, runId);
+    ctx.runs.upsert(info);
     await ctx.attach(runId);
     await views.loss.reveal(runId);
     return runId;
@@ -92,18 +92,19 @@ export function resumeRun(ctx: Ctx, views: Views) {
 
 /**
  * Asks the backend to resume. A run reports `stopped` just before its process exits, so a resume
- * right after a stop can meet a `conflict`; while the run already says it ended, retry briefly.
+ * right after a stop can meet `run_live`; while the run already says it ended, retry briefly.
  */
-async function startResume(ctx: Ctx, recipe: string, runId: string): Promise<RunInfo> {
+async function startResume(ctx: Ctx, runId: string): Promise<RunInfo> {
   const conn = await ctx.backend();
+  const runsDir = ctx.runsDirOverride();
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
-      return await conn.request('run.start', { recipe_path: recipe, run_id: runId, resume: true });
+      return await conn.request('run.start', { run_id: runId, resume: true, ...(runsDir ? { runs_dir: runsDir } : {}) });
     } catch (err) {
-      const conflict = (err as { code?: unknown }).code === 'conflict';
+      const live = (err as { code?: unknown }).code === 'run_live';
       const ended = isTerminal(ctx.runs.get(runId)?.state ?? '');
-      if (!conflict || !ended || Date.now() > deadline) throw err;
+      if (!live || !ended || Date.now() > deadline) throw err;
       ctx.log.info(`run ${runId} is still exiting; retrying the resume`);
       await new Promise((r) => setTimeout(r, 500));
     }
@@ -150,13 +151,13 @@ export function openRunFolder(ctx: Ctx) {
   };
 }
 
-/** Open Run Recipe: opens the recipe a run was started from (its frozen copy when the original is gone). */
+/** Open Run Recipe: opens the recipe a run was started from, else the copy frozen in its folder (paths the backend gave). */
 export function openRunRecipe(ctx: Ctx) {
   return async (arg?: unknown) => {
     const runId = runIdOf(arg);
     const run = runId ? ctx.runs.get(runId) : undefined;
     if (!run) throw new Error('Pick a run in the Runs view to open its recipe.');
-    const candidates = [run.recipe_path, run.run_dir ? path.join(run.run_dir, 'recipe.qlora.yaml') : undefined].filter((p): p is string => !!p);
+    const candidates = [run.recipe_path, run.frozen_recipe_path].filter((p): p is string => !!p);
     for (const c of candidates) {
       try {
         await vscode.window.showTextDocument(vscode.Uri.file(c));

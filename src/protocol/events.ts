@@ -8,24 +8,20 @@
  * No `vscode` import: the client, the webviews' hosts and the unit tests load this module.
  */
 import { z } from 'zod';
+import { EVENT_TYPES, PROGRESS_PHASES, RUN_STATES } from './states';
 
-/** Every state a run can be in, in lifecycle order (mirror of `RUN_STATES`). */
-export const RUN_STATES = ['queued', 'loading', 'running', 'saving', 'completed', 'failed', 'stopped', 'interrupted'] as const;
-/** States after which a run's process is gone (mirror of `TERMINAL_STATES`). */
-export const TERMINAL_STATES = ['completed', 'failed', 'stopped', 'interrupted'] as const;
-/** Event types (mirror of `EVENT_TYPES`). */
-export const EVENT_TYPES = ['status', 'log', 'metrics', 'eval', 'checkpoint', 'error'] as const;
+export { EVENT_TYPES, PROGRESS_PHASES, RUN_STATES, TERMINAL_STATES, isTerminal } from './states';
 
+/** A run state, checked. */
 export const runStateSchema = z.enum(RUN_STATES);
 export type RunState = z.infer<typeof runStateSchema>;
 
 /**
- * One run event, written by the training process (or by the server for a process that died) and
- * sent by the server to attached clients, in `seq` order, without gaps or duplicates.
- * `data` stays an open record here so a newer engine never breaks an older client; read typed
- * fields with {@link parseEventData}.
+ * The envelope of one run event, as a frame carries it: what the connection reads first, so one
+ * event whose `data` a newer engine shaped differently never takes a whole batch frame with it.
+ * The typed form of each event is {@link runEventSchema}.
  */
-export const runEventSchema = z
+export const runEventEnvelopeSchema = z
   .object({
     run_id: z.string().min(1),
     seq: z.number().int().min(1),
@@ -34,7 +30,7 @@ export const runEventSchema = z
     data: z.record(z.string(), z.unknown()),
   })
   .strict();
-export type RunEvent = z.infer<typeof runEventSchema>;
+export type RunEventEnvelope = z.infer<typeof runEventEnvelopeSchema>;
 
 const optNum = z.number().nullable().optional();
 
@@ -66,6 +62,20 @@ export const evalDataSchema = z
   .loose();
 /** `checkpoint`: a checkpoint directory was completed (renamed into place). */
 export const checkpointDataSchema = z.object({ step: z.number().int(), path: z.string() }).loose();
+/**
+ * `progress`: what a run does between `loading` and `running` (hub downloads, loading, quantizing),
+ * for the progress notification. `done` of `total` counts `unit` (bytes for downloads); `total`
+ * is null when unknown (the hub did not say), and both are absent for a phase without a measure.
+ */
+export const progressDataSchema = z
+  .object({
+    phase: z.enum(PROGRESS_PHASES),
+    message: z.string(),
+    done: z.number().min(0).optional(),
+    total: z.number().min(0).nullable().optional(),
+    unit: z.enum(['bytes', 'files', 'steps']).optional(),
+  })
+  .loose();
 /** `error`: why a run failed, with a hint on what to change. */
 export const errorDataSchema = z
   .object({
@@ -83,16 +93,33 @@ const dataSchemas = {
   eval: evalDataSchema,
   checkpoint: checkpointDataSchema,
   error: errorDataSchema,
+  progress: progressDataSchema,
 } as const;
 
-/** The typed `data` of each event type. */
-export type EventDataOf<T extends RunEvent['type']> = z.infer<(typeof dataSchemas)[T]>;
+function eventOf<T extends RunEventType, D extends z.ZodType>(type: T, data: D) {
+  return runEventEnvelopeSchema.extend({ type: z.literal(type), data });
+}
 
 /**
- * Reads an event's `data` as its type's shape; undefined when the engine wrote something this
- * client does not understand (the caller shows the raw event instead of failing).
+ * One run event, written by the training process (or by the server for a process that died) and
+ * sent by the server to attached clients, in `seq` order, without gaps or duplicates; its `data`
+ * has the shape of its `type`. The connection parses every event with this schema, so everything
+ * downstream of it switches on `type` and reads typed fields.
  */
-export function parseEventData<T extends RunEvent['type']>(ev: RunEvent & { type: T }): EventDataOf<T> | undefined {
-  const r = dataSchemas[ev.type].safeParse(ev.data);
-  return r.success ? (r.data as EventDataOf<T>) : undefined;
-}
+export const runEventSchema = z.discriminatedUnion('type', [
+  eventOf('status', statusDataSchema),
+  eventOf('log', logDataSchema),
+  eventOf('metrics', metricsDataSchema),
+  eventOf('eval', evalDataSchema),
+  eventOf('checkpoint', checkpointDataSchema),
+  eventOf('error', errorDataSchema),
+  eventOf('progress', progressDataSchema),
+]);
+/** A typed run event. */
+export type RunEvent = z.infer<typeof runEventSchema>;
+/** An event type. */
+export type RunEventType = (typeof EVENT_TYPES)[number];
+/** The typed `data` of each event type. */
+export type EventDataOf<T extends RunEventType> = z.infer<(typeof dataSchemas)[T]>;
+/** The event of one type. */
+export type RunEventOf<T extends RunEventType> = Extract<RunEvent, { type: T }>;

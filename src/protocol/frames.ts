@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { methods, type MethodName } from './methods';
-import { runEventSchema } from './events';
+import { runEventEnvelopeSchema } from './events';
 
 /**
  * Bumped on any incompatible change. `hello` must be the first request; a mismatch is answered
@@ -17,7 +17,11 @@ import { runEventSchema } from './events';
  */
 export const PROTOCOL_VERSION = 1;
 
-/** Error codes (mirror of python `ERROR_CODES`); `timeout` and `disconnected` are raised only by the client. */
+/**
+ * Error codes (mirror of python `ERROR_CODES`); `timeout` and `disconnected` are raised only by the
+ * client. `not_resumable`: a resume of a run that has nothing to continue from (the message says
+ * why and what to do). `run_live`: a start or resume of a run whose process is still alive.
+ */
 export const ERROR_CODES = [
   'parse_error',
   'invalid_request',
@@ -27,6 +31,8 @@ export const ERROR_CODES = [
   'version_mismatch',
   'not_found',
   'conflict',
+  'not_resumable',
+  'run_live',
   'cancelled',
   'internal',
   'timeout',
@@ -79,14 +85,17 @@ export const partialFrameSchema = z.object({ id: requestIdSchema, partial: z.rec
  * Server -> client: several consecutive events of one run in a single frame (replay, or a burst
  * the log grew by between two reads). Same order and content as the log lines.
  */
-export const eventBatchFrameSchema = z.object({ run_id: z.string().min(1), events: z.array(runEventSchema).min(1) }).strict();
+export const eventBatchFrameSchema = z.object({ run_id: z.string().min(1), events: z.array(runEventEnvelopeSchema).min(1) }).strict();
 
-/** Server -> client: any frame. Events are sent exactly as their `events.jsonl` line. */
+/**
+ * Server -> client: any frame. Events are sent exactly as their `events.jsonl` line; the frame
+ * check reads their envelope, and the connection then parses each with the typed `runEventSchema`.
+ */
 export const serverFrameSchema = z.union([
   resultFrameSchema,
   errorFrameSchema,
   partialFrameSchema,
-  runEventSchema,
+  runEventEnvelopeSchema,
   eventBatchFrameSchema,
 ]);
 export type ServerFrame = z.infer<typeof serverFrameSchema>;

@@ -7,9 +7,11 @@
  * `server/protocol.schema.json`, and a Python test checks both sides list the same methods.
  */
 import { z } from 'zod';
+import { generationSchema } from '../recipe/schema';
 import { runStateSchema } from './events';
 
 const nonEmpty = z.string().min(1);
+const runIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/);
 const anyRecord = z.record(z.string(), z.unknown());
 
 /** A device the backend can train on. */
@@ -44,13 +46,54 @@ export const runInfoSchema = z
     total_steps: z.number().int().min(0).nullable(),
     last_loss: z.number().nullable(),
     recipe_path: z.string().nullable(),
+    /** The copy of the recipe frozen in the run folder when it started (null when it is gone). */
+    frozen_recipe_path: z.string().nullable(),
     created: z.number().nullable(),
     run_dir: z.string(),
     adapter_path: z.string().optional(),
     last_seq: z.number().int().min(0),
     pid: z.number().int().nullable(),
     reason: z.string().optional(),
+    /** The backend's verdict, the only one: a resume of this run would be accepted now. */
     resumable: z.boolean(),
+  })
+  .strict();
+
+/** One checkpoint of a run, as `adapter.info` lists them (oldest first). */
+export const checkpointInfoSchema = z
+  .object({
+    /** `step-N`, `best` or `adapter` (the final adapter). */
+    name: nonEmpty,
+    /** The optimizer step it holds; null when the backend cannot tell (a loose `best` copy). */
+    step: z.number().int().min(0).nullable(),
+    path: nonEmpty,
+  })
+  .strict();
+
+/**
+ * What the backend knows about an adapter folder: every fact the playground and the merge need,
+ * so the extension never reads the backend's files (which may be on another machine).
+ */
+export const adapterInfoSchema = z
+  .object({
+    /** The adapter folder on the backend host (absolute). */
+    adapter_dir: nonEmpty,
+    /** The base model to load under it, resolved (a relative local folder is made absolute). */
+    base_model: nonEmpty,
+    /** The run that trained it and its folder, when it came from a run. */
+    run_id: z.string().nullable(),
+    run_dir: z.string().nullable(),
+    /** The recipe it was trained with, on the backend host (the frozen copy when there is one). */
+    recipe_path: z.string().nullable(),
+    /** The recipe's `generation:` section with defaults filled (schema defaults without a recipe). */
+    generation: generationSchema,
+    /** The recipe's `data.format`, and `data.chat_template` (a built-in name, `tokenizer`, a path or inline Jinja). */
+    data_format: z.enum(['chat', 'instruction', 'text']).nullable(),
+    chat_template: z.string().nullable(),
+    /** The run's checkpoints: `step-N` oldest first, then `best`, then `adapter` (empty for a loose adapter). */
+    checkpoints: z.array(checkpointInfoSchema),
+    /** Where a merge of this adapter goes unless the user picks another folder (does not exist yet). */
+    merge_out_dir: nonEmpty,
   })
   .strict();
 
@@ -109,13 +152,21 @@ export const methods = {
     result: z.object({ examples: z.array(anyRecord), bad_rows: z.array(anyRecord), stats: anyRecord }).loose(),
     partial: z.never(),
   },
-  /** Client, "Start QLoRA Run": spawns the run's own process; `resume` continues a stopped/interrupted run. */
+  /**
+   * Client, "Start QLoRA Run" / "Resume Run": the backend names the run and its folder (from the
+   * recipe's `output.run_name` and `output.dir`, or under `runs_dir` when the user set one) and
+   * spawns the run's own process. `resume` with `run_id` continues that run from its frozen
+   * recipe (`recipe_path` may be left out); a resume of a run that is not resumable is refused
+   * with `not_resumable`, a start or resume of a live run with `run_live`.
+   */
   'run.start': {
     params: z
       .object({
-        recipe_path: nonEmpty,
-        run_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/).optional(),
+        recipe_path: nonEmpty.optional(),
+        run_id: runIdSchema.optional(),
         resume: z.boolean().default(false),
+        /** The user's `qloraStudio.runsDir` (absolute): overrides the recipe's `output.dir`. */
+        runs_dir: nonEmpty.optional(),
         max_steps: z.number().int().min(1).optional(),
         // Caps the run process's data memory (RLIMIT_DATA) so it fails cleanly instead of swapping a shared host.
         memory_limit_mb: z.number().int().min(64).optional(),
@@ -158,6 +209,16 @@ export const methods = {
   'generate.cancel': {
     params: z.object({ request_id: z.union([z.string(), z.number().int()]) }).strict(),
     result: z.object({ cancelled: z.boolean() }).strict(),
+    partial: z.never(),
+  },
+  /**
+   * Client, playground and merge: the facts of one adapter, by its folder or by the run that
+   * trained it (exactly one of the two). `not_found`: no such folder or run; `invalid_params`:
+   * the folder holds no adapter (the message says what to pick).
+   */
+  'adapter.info': {
+    params: z.object({ adapter_dir: nonEmpty.optional(), run_id: runIdSchema.optional() }).strict(),
+    result: adapterInfoSchema,
     partial: z.never(),
   },
   /** Client, "Merge adapter": merges into a bf16/fp16 checkpoint, with progress partials. */
@@ -218,6 +279,7 @@ export type PartialOf<M extends MethodName> = z.output<Methods[M]['partial']>;
 export type RunInfo = z.infer<typeof runInfoSchema>;
 export type Capabilities = z.infer<typeof capabilitiesSchema>;
 export type RecipeIssue = z.infer<typeof recipeIssueSchema>;
+export type AdapterInfo = z.infer<typeof adapterInfoSchema>;
 
 /** All method names, in the order they are documented. */
 export const METHOD_NAMES = Object.keys(methods) as MethodName[];

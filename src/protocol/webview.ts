@@ -4,19 +4,24 @@
  * Mirror: none outside TypeScript; the webview bundles (webview-ui/) import this same file.
  */
 import { z } from 'zod';
+import { evalDataSchema, metricsDataSchema } from './events';
 
-const metricEvent = z.object({
-  seq: z.number().int(),
-  type: z.enum(['metrics', 'eval']),
-  data: z.record(z.string(), z.unknown()),
-});
+/**
+ * A run event the loss chart draws from, as the host forwards it: the typed data of a metrics or
+ * eval event (the connection parsed it), with its seq so a reloaded view can say what it holds.
+ */
+export const chartEventSchema = z.discriminatedUnion('type', [
+  z.object({ seq: z.number().int(), type: z.literal('metrics'), data: metricsDataSchema }),
+  z.object({ seq: z.number().int(), type: z.literal('eval'), data: evalDataSchema }),
+]);
+export type ChartEvent = z.infer<typeof chartEventSchema>;
 
 const runMeta = z.object({ runId: z.string(), state: z.string() });
 
 /** Host → loss view. */
 export const hostToLoss = z.discriminatedUnion('type', [
   /** Sent for new metrics/eval events of a run, after `ready` and live as they arrive. */
-  z.object({ type: z.literal('events'), runId: z.string(), events: z.array(metricEvent) }),
+  z.object({ type: z.literal('events'), runId: z.string(), events: z.array(chartEventSchema) }),
   /** Sent when the set of runs or their states change, so the run picker stays current. */
   z.object({ type: z.literal('runs'), runs: z.array(runMeta) }),
   /** Sent when the user asks to see one run (Start, Attach, tree "Show Loss Chart"). */

@@ -167,6 +167,23 @@ export const generationSchema = z
   .strict()
   .describe('Defaults for the playground and `qlora-studio generate`.');
 
+export const wandbSchema = z
+  .object({
+    project: z.string().min(1).describe('Weights & Biases project the run is logged to.'),
+    entity: z.string().min(1).optional().describe('Team or user that owns the project (default: your W&B default entity).'),
+    name: z.string().min(1).optional().describe('Name of the W&B run (default: the run id).'),
+  })
+  .strict()
+  .describe('Log metrics to Weights & Biases (needs the wandb package and a login on the backend host).');
+
+export const loggingSchema = z
+  .object({
+    tensorboard: z.boolean().default(false).describe('Also write TensorBoard event files into the run folder (needs the tensorboard package).'),
+    wandb: wandbSchema.optional(),
+  })
+  .strict()
+  .describe('Optional experiment trackers, besides the run\'s own events.jsonl; all off by default.');
+
 export const recipeSchema = z
   .object({
     base_model: z.string().min(1).describe('Hugging Face model id or local folder of the base model (relative paths are relative to the recipe).'),
@@ -182,6 +199,7 @@ export const recipeSchema = z
     training: trainingSchema.default(() => trainingSchema.parse({})),
     output: outputSchema.default(() => outputSchema.parse({})),
     generation: generationSchema.default(() => generationSchema.parse({})),
+    logging: loggingSchema.default(() => loggingSchema.parse({})),
   })
   .strict()
   .describe('A QLoRA Studio recipe (*.qlora.yaml).');

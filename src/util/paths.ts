@@ -25,12 +25,6 @@ export function adapterFolders(markerPaths: readonly string[]): string[] {
   return [...dirs].sort();
 }
 
-/** Suggests where a merge goes: a sibling `merged` folder for a run's adapter, else `<adapter>-merged`. */
-export function defaultMergeOutDir(adapterDir: string): string {
-  const base = path.basename(adapterDir);
-  return base === 'adapter' ? path.join(path.dirname(adapterDir), 'merged') : `${adapterDir}-merged`;
-}
-
 /** Recipes sorted for a quick pick: shortest relative path first, so top-level examples lead. */
 export function sortRecipes(files: readonly string[], root?: string): string[] {
   const rel = (f: string) => (root ? path.relative(root, f) : f);

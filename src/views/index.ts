@@ -4,13 +4,22 @@
  */
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
-import { PlaygroundHost } from '../commands/playgroundCommand';
-import type { Views } from '../commands/types';
-import { registerAdapterContext } from './adapterContext';
+import { registerAdapterContext, type AdapterFolders } from './adapterContext';
+import { registerLoadingProgress } from './loadingProgress';
 import { LOSS_VIEW_ID, LossViewProvider } from './lossView';
+import { PlaygroundHost } from './playgroundHost';
 import { registerRecipeLens } from './recipeLens';
 import { RUNS_VIEW_ID, RunsTreeProvider } from './runsTree';
 import { registerStatusBar } from './statusBar';
+
+/** The views commands act on; built once in `registerViews` and handed to the command table. */
+export interface Views {
+  readonly loss: LossViewProvider;
+  readonly runs: RunsTreeProvider;
+  readonly playground: PlaygroundHost;
+  /** The adapter-folder scan behind the explorer's "Merge adapter". */
+  readonly adapters: AdapterFolders;
+}
 
 /** Creates the views; nothing here starts the backend (the runs tree does when first shown). */
 export function registerViews(ctx: Ctx): Views {
@@ -26,6 +35,7 @@ export function registerViews(ctx: Ctx): Views {
   );
   registerStatusBar(ctx);
   registerRecipeLens(ctx);
+  registerLoadingProgress(ctx);
   const adapters = registerAdapterContext(ctx);
   return { loss, runs, playground, adapters };
 }

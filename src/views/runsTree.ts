@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
-import { describeRun } from './runsModel';
+import { describeRun } from '../runs/runsModel';
 
 export const RUNS_VIEW_ID = 'qloraStudio.runs';
 

@@ -2,9 +2,8 @@
  * What the status bar item says, free of `vscode`: connection state, the device once connected,
  * and the active run's step and loss.
  */
-import { formatLoss } from './runsModel';
-
-export type BackendPhase = 'disconnected' | 'connecting' | 'connected' | 'failed';
+import type { BackendPhase } from '../runs/backendState';
+import { formatLoss } from '../runs/runsModel';
 
 /** Inputs of the status bar; `device` comes from the backend's hello answer. */
 export interface StatusInput {
@@ -43,21 +42,4 @@ export function statusBarView(s: StatusInput): StatusView {
     };
   }
   return { text: `$(plug) QLoRA: ${device}`, tooltip: `QLoRA backend connected (${device}).`, command: 'qloraStudio.showLogs', error: false };
-}
-
-/**
- * Names the device from a hello answer's capabilities, tolerating shapes the backend may add:
- * a list of devices with names and memory, or nothing (then the CPU).
- */
-export function deviceLabel(capabilities: unknown): string {
-  if (!capabilities || typeof capabilities !== 'object') return 'CPU';
-  const devices = (capabilities as { devices?: unknown }).devices;
-  if (!Array.isArray(devices) || devices.length === 0) return 'CPU';
-  const gpus = devices.filter((d): d is Record<string, unknown> => !!d && typeof d === 'object' && (d as Record<string, unknown>)['type'] !== 'cpu');
-  const first = gpus[0];
-  if (!first) return 'CPU';
-  const name = typeof first['name'] === 'string' ? first['name'] : 'GPU';
-  const memRaw = first['memory_total_mb'];
-  const mem = typeof memRaw === 'number' ? ` ${Math.round(memRaw / 1024)} GiB` : '';
-  return gpus.length > 1 ? `${gpus.length}× ${name}${mem}` : `${name}${mem}`;
 }

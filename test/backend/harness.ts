@@ -18,6 +18,8 @@ export function workDir(): { dir: string; runsDir: string; recipe: string } {
   const dir = mkdtempSync(join(tmpdir(), 'qls-backend-'));
   const recipe = join(dir, 'fake.qlora.yaml');
   writeFileSync(recipe, 'base_model: fake\ndata:\n  train: data.jsonl\n');
+  // The backend checks that the data exists before it starts a run.
+  writeFileSync(join(dir, 'data.jsonl'), '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n');
   return { dir, runsDir: join(dir, 'runs'), recipe };
 }
 
@@ -53,7 +55,7 @@ export function killRuns(runsDir: string): void {
     } catch {
       continue;
     }
-    if (args.includes(runsDir) && Number(pid) !== process.pid) {
+    if (args.some((a) => a === runsDir || a.startsWith(runsDir + '/')) && Number(pid) !== process.pid) {
       try {
         process.kill(Number(pid), 'SIGKILL');
       } catch {

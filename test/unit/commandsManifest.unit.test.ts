@@ -64,6 +64,6 @@ test('views, container, settings, walkthrough and trust are declared', () => {
   assert.ok(pkg.contributes.languages.some((l) => l.id === 'qlora-recipe' && l.filenamePatterns.includes('*.qlora.yaml')));
 });
 
-test('only commands that run nothing stay available when untrusted', () => {
-  assert.deepEqual(untrustedCommandIds().sort(), ['qloraStudio.newRecipe', 'qloraStudio.openRunFolder', 'qloraStudio.openRunRecipe', 'qloraStudio.showLogs']);
+test('only commands that run nothing stay available when untrusted (the token commands only touch secret storage)', () => {
+  assert.deepEqual(untrustedCommandIds().sort(), ['qloraStudio.clearHfToken', 'qloraStudio.newRecipe', 'qloraStudio.openRunFolder', 'qloraStudio.openRunRecipe', 'qloraStudio.setHfToken', 'qloraStudio.showLogs']);
 });

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { adapterFolders, choosePython, defaultMergeOutDir, isRecipeFile, sortRecipes } from '../../src/util/paths';
-import { SerialStarter } from '../../src/util/serialRestart';
+import { adapterFolders, choosePython, isRecipeFile, sortRecipes } from '../../src/util/paths';
+import { SerialStarter } from '../../src/backend/serialStarter';
 
 test('recipe files are *.qlora.yaml or *.qlora.yml only', () => {
   assert.ok(isRecipeFile('/w/examples/tiny/tiny.qlora.yaml'));
@@ -16,8 +16,6 @@ test('adapter folders come from adapter_config.json paths, unique and sorted', (
     '/r/a',
     '/r/b/adapter',
   ]);
-  assert.equal(defaultMergeOutDir('/runs/x/adapter'), path.join('/runs/x', 'merged'));
-  assert.equal(defaultMergeOutDir('/my/lora'), '/my/lora-merged');
 });
 
 test('sortRecipes puts shallow recipes first', () => {

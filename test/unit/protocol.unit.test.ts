@@ -16,8 +16,7 @@ import {
   requestFrameSchema,
   runEventSchema,
   serverFrameSchema,
-  parseEventData,
-  type RunEvent,
+  runEventEnvelopeSchema,
 } from '../../src/protocol';
 import { RunWatches } from '../../src/backend/runWatches';
 import { parseReadyLine, wsUrl } from '../../src/backend/readyLine';
@@ -74,16 +73,19 @@ test('request params get their defaults filled by zod', () => {
   assert.deepEqual(r.params, { run_id: 'a', after_seq: 0 });
 });
 
-test('typed event data: known shape parsed, unknown shape undefined', () => {
-  const ev: RunEvent = { run_id: 'a', seq: 1, type: 'metrics', time: 1, data: { step: 3, loss: 1.5 } };
-  assert.equal(parseEventData(ev as RunEvent & { type: 'metrics' })?.loss, 1.5);
-  const bad: RunEvent = { run_id: 'a', seq: 2, type: 'status', time: 1, data: { state: 'dancing' } };
-  assert.equal(parseEventData(bad as RunEvent & { type: 'status' }), undefined);
+test('events are typed by their type: known shapes parsed, a wrong shape refused while its envelope still reads', () => {
+  const ok = runEventSchema.parse({ run_id: 'a', seq: 1, type: 'metrics', time: 1, data: { step: 3, loss: 1.5 } });
+  assert.equal(ok.type === 'metrics' && ok.data.loss, 1.5);
+  const bad = { run_id: 'a', seq: 2, type: 'status', time: 1, data: { state: 'dancing' } };
+  assert.equal(runEventSchema.safeParse(bad).success, false);
+  assert.equal(runEventEnvelopeSchema.safeParse(bad).success, true);
+  const progress = runEventSchema.parse({ run_id: 'a', seq: 3, type: 'progress', time: 1, data: { phase: 'model_download', message: 'm', done: 5, total: null, unit: 'bytes' } });
+  assert.equal(progress.type === 'progress' && progress.data.done, 5);
 });
 
 test('run watches deliver each seq once and flag gaps', () => {
   const w = new RunWatches();
-  const ev = (seq: number): RunEvent => ({ run_id: 'r', seq, type: 'log', time: 0, data: {} });
+  const ev = (seq: number) => ({ run_id: 'r', seq });
   assert.equal(w.accept(ev(1)), 'unwatched');
   assert.equal(w.watch('r'), 0);
   assert.deepEqual([1, 2, 2, 1, 4, 3, 4].map((s) => w.accept(ev(s))), ['deliver', 'deliver', 'duplicate', 'duplicate', 'gap', 'deliver', 'deliver']);

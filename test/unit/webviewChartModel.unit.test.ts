@@ -6,10 +6,10 @@ function metrics(seq: number, step: number, loss: number, extra: Record<string, 
   return { seq, type: 'metrics', data: { step, loss, lr: 1e-4 * step, grad_norm: 1, tokens_per_s: 100, ...extra } };
 }
 
-test('apply stores each metric per run and ignores replayed seqs', () => {
+test('apply stores each metric per run and records the last seq it holds', () => {
   const m = new ChartModel();
   assert.equal(m.apply('a', [metrics(1, 1, 2.5), metrics(2, 2, 2.0)]), 8);
-  assert.equal(m.apply('a', [metrics(2, 2, 2.0), metrics(3, 3, 1.5)]), 4, 'seq 2 is a duplicate');
+  assert.equal(m.apply('a', [metrics(3, 3, 1.5)]), 4);
   assert.equal(m.lastSeq('a'), 3);
   assert.deepEqual(m.points('a').loss, [[1, 2.5], [2, 2.0], [3, 1.5]]);
   m.apply('a', [{ seq: 4, type: 'eval', data: { step: 3, eval_loss: 1.7 } }]);
@@ -17,9 +17,9 @@ test('apply stores each metric per run and ignores replayed seqs', () => {
   assert.equal(m.points('a').mem_allocated_mb, undefined, 'absent metrics make no series');
 });
 
-test('non-numeric values and events without a step add nothing but advance seq', () => {
+test('null or non-finite values add nothing but advance seq', () => {
   const m = new ChartModel();
-  assert.equal(m.apply('r', [{ seq: 1, type: 'metrics', data: { loss: 1 } }, { seq: 2, type: 'metrics', data: { step: 1, loss: null, lr: 'x' } }]), 0);
+  assert.equal(m.apply('r', [{ seq: 1, type: 'metrics', data: { step: 1, loss: null } }, { seq: 2, type: 'metrics', data: { step: 1, lr: Number.NaN } }]), 0);
   assert.equal(m.lastSeq('r'), 2);
 });
 

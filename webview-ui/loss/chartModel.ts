@@ -1,6 +1,6 @@
 /**
  * The loss chart's data model, free of DOM and uPlot so that unit tests and the benchmark reach
- * it: one growable series per (run, metric), de-duplicated by event seq, EMA smoothing,
+ * it: one growable series per (run, metric), EMA smoothing,
  * min/max downsampling for very long runs, alignment of several runs on one step axis, and CSV.
  */
 
@@ -16,13 +16,11 @@ export const METRICS = [
   'rss_mb',
 ] as const;
 export type Metric = (typeof METRICS)[number];
+const TRAIN_METRICS = METRICS.filter((m): m is Exclude<Metric, 'eval_loss'> => m !== 'eval_loss');
 
-/** One event as the host forwards it: only metrics and eval events carry points. */
-export interface ChartEvent {
-  seq: number;
-  type: 'metrics' | 'eval';
-  data: Record<string, unknown>;
-}
+import type { ChartEvent } from '../../src/protocol/webview';
+
+export type { ChartEvent };
 
 /** A step-indexed series backed by typed arrays that double when full. */
 export class Series {
@@ -72,7 +70,11 @@ export interface ChartSnapshot {
   runs: Record<string, { lastSeq: number; series: Partial<Record<Metric, Array<[number, number]>>> }>;
 }
 
-/** Every run's series plus the last seq seen per run. */
+/**
+ * Every run's series plus the last seq applied per run. The host forwards each event once (it
+ * got them once from the connection and replays only what a reloaded view says it lacks), so
+ * the model trusts the order and keeps the seq only to tell the host what it holds.
+ */
 export class ChartModel {
   private readonly runs = new Map<string, { lastSeq: number; series: Map<Metric, Series> }>();
 
@@ -86,25 +88,23 @@ export class ChartModel {
     return this.runs.get(runId)?.lastSeq ?? 0;
   }
 
-  /** Applies events in order; returns how many added points (duplicates by seq are ignored). */
+  /** Applies events in order; returns how many points they added. */
   apply(runId: string, events: readonly ChartEvent[]): number {
     const run = this.ensureRun(runId);
     let added = 0;
     for (const ev of events) {
-      if (ev.seq <= run.lastSeq) continue;
       run.lastSeq = ev.seq;
-      const step = num(ev.data['step']);
-      if (step === undefined) continue;
-      const keys: readonly Metric[] = ev.type === 'eval' ? ['eval_loss'] : METRICS.filter((m) => m !== 'eval_loss');
-      for (const key of keys) {
-        const v = num(ev.data[key]);
+      const values: Array<[Metric, number | null | undefined]> =
+        ev.type === 'eval' ? [['eval_loss', ev.data.eval_loss]] : TRAIN_METRICS.map((m) => [m, ev.data[m]]);
+      for (const [key, raw] of values) {
+        const v = num(raw);
         if (v === undefined) continue;
         let s = run.series.get(key);
         if (!s) {
           s = new Series();
           run.series.set(key, s);
         }
-        s.push(step, v);
+        s.push(ev.data.step, v);
         added++;
       }
     }

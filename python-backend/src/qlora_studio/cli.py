@@ -18,6 +18,7 @@ EXIT_CODES_HELP = """exit codes:
   2    bad recipe or bad usage (every issue is listed with its line)
   3    bad data (every bad row is listed with its file and line)
   4    out of memory (the message names the recipe settings to change)
+  5    the run is being written by another training process (one trainer per run)
   130  stopped by SIGINT/SIGTERM (a checkpoint was saved; resume with --resume)
 """
 
@@ -54,15 +55,16 @@ def _quiet_libraries() -> None:
 # ---------------------------------------------------------------------------------------- validate
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a recipe: print every issue with its line; exit 2 when invalid."""
-    from .recipe import RecipeError, load_recipe
+    from .errors import StudioError
+    from .recipe import load_recipe
 
     err = _stderr_console()
     try:
         recipe = load_recipe(args.recipe)
-    except RecipeError as e:
+    except StudioError as e:
         err.print(str(e), markup=False)
-        return 2
-    for w in getattr(recipe, "warnings", ()):
+        return e.exit_code
+    for w in recipe.warnings:
         err.print(f"{args.recipe}:{w.line}:{w.column}: warning: {w.path}: {w.message}", markup=False)
     print(f"ok: {args.recipe} is a valid recipe")
     return 0
@@ -107,6 +109,12 @@ class _RunDisplay:
         elif t == "eval":
             self.console.print(f"eval step {d['step']}: loss {d['eval_loss']:.4f}"
                                + ("  (best)" if d["is_best"] else ""), markup=False)
+        elif t == "progress":
+            done, total = d.get("done"), d.get("total")
+            info = f"{d['message']} {done / 2**20:.0f}/{total / 2**20:.0f} MiB" if done is not None and total else d["message"]
+            self.progress.update(self.task, state=d["phase"], info=info)
+            if not self.tty and done is None:
+                self.console.print(f"[{d['phase']}] {d['message']}", markup=False)
         elif t == "log" and d["level"] != "info":
             self.console.print(f"{d['level']}: {d['message']}", markup=False)
         elif t == "error":
@@ -118,12 +126,14 @@ class _RunDisplay:
 def cmd_run(args: argparse.Namespace) -> int:
     """Train a recipe; prints the run directory."""
     _quiet_libraries()
-    from .train import RunFailed, RunStopped, UsageError, run_training
+    from .errors import StudioError
+    from .train import RunFailed, RunStopped, run_training
 
     with _RunDisplay() as display:
         try:
             run_dir = run_training(args.recipe, output_dir=args.output_dir, max_steps=args.max_steps,
-                                   run_id=args.run_id, resume=args.resume, on_event=display.on_event)
+                                   run_id=args.run_id, resume=args.resume, on_event=display.on_event,
+                                   run_dir=args.run_dir)
         except RunFailed as e:
             if e.failure.kind == "exception" and e.failure.details:
                 display.console.print(e.failure.details, markup=False)
@@ -134,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             display.console.print(str(e), markup=False)
             print(e.run_dir)
             return e.exit_code
-        except UsageError as e:
+        except StudioError as e:
             display.console.print(f"error: {e}", markup=False)
             return e.exit_code
     print(run_dir)
@@ -148,18 +158,16 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.text import Text
 
-    from .data import BadDataError, DataSourceError, TemplateError, preview
-    from .recipe import RecipeError, load_recipe
+    from .data import preview
+    from .errors import StudioError
+    from .recipe import load_recipe
 
     out, err = Console(highlight=False, soft_wrap=True), _stderr_console()
     try:
         result = preview(load_recipe(args.recipe), limit=args.limit, offset=args.offset)
-    except RecipeError as e:
+    except StudioError as e:
         err.print(str(e), markup=False)
-        return 2
-    except (BadDataError, DataSourceError, TemplateError) as e:
-        err.print(str(e), markup=False)
-        return 3
+        return e.exit_code
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 3 if result.get("bad_rows") else 0
@@ -183,10 +191,15 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     """Stream a completion of --prompt to stdout."""
     _quiet_libraries()
+    from .adapters import adapter_info
+    from .errors import StudioError
     from .generate import stream_generate
-    from .generate.stream import adapter_meta
 
-    base = args.base or (adapter_meta(args.adapter).get("base_model") if args.adapter else None)
+    try:
+        base = args.base or (adapter_info(args.adapter)["base_model"] if args.adapter else None)
+    except StudioError as e:
+        _stderr_console().print(f"error: {e}", markup=False)
+        return e.exit_code
     if not base:
         _stderr_console().print("error: pass --base MODEL (or an --adapter trained by QLoRA Studio)", markup=False)
         return 2
@@ -215,8 +228,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
     _quiet_libraries()
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .merge import MergeError, merge_adapter
-    from .train.model import ModelNotFoundError
+    from .errors import StudioError
+    from .merge import merge_adapter
 
     err = _stderr_console()
     with Progress(TextColumn("merge"), BarColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
@@ -226,9 +239,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
             result = merge_adapter(args.adapter_dir, args.out, dtype=args.dtype, overwrite=args.force,
                                    base_model=args.base,
                                    progress=lambda f, m: bar.update(task, completed=f, description=m))
-        except (MergeError, ModelNotFoundError) as e:
+        except StudioError as e:
             err.print(f"error: {e}", markup=False)
-            return 2
+            return e.exit_code
     print(f"merged model: {result['out_dir']}")
     print(f"verification: max |logit diff| merged vs base+adapter ({result['dtype']}, {result['prompts']} prompts) "
           f"= {result['max_abs_logit_diff']:.6g} (largest logit {result['max_abs_logit']:.4g})")
@@ -252,7 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("recipe")
     r.add_argument("--output-dir", help="folder that holds runs/<run_id>/ (default: output.dir of the recipe)")
     r.add_argument("--max-steps", type=int, help="override training.max_steps")
-    r.add_argument("--run-id", help="id of the run (default: generated); with --resume, the run to continue")
+    r.add_argument("--run-id", help="id of the run (default: generated from output.run_name); with --resume, the run to continue")
+    r.add_argument("--run-dir", help="the run folder to write, as is (the server passes the one it made); "
+                   "overrides --output-dir and --run-id")
     r.add_argument("--resume", action="store_true",
                    help="continue a run from its last checkpoint (with --run-id that run, else the newest resumable run of this recipe)")
     r.set_defaults(func=cmd_run)

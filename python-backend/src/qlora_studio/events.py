@@ -15,6 +15,8 @@ Types and their data:
     eval        {step, eval_loss, best_eval_loss, is_best}
     checkpoint  {step, path}
     error       {kind: "oom" | "bad_data" | "bad_recipe" | "exception", message, hint?, details?}
+    progress    {phase, message, done?, total?, unit?}   while a run downloads, loads and quantizes
+                (phase: model_download | dataset_download | tokenizer | data | model_load | quantize | lora)
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ RUN_STATES = (
     "interrupted",
 )
 TERMINAL_STATES = ("completed", "failed", "stopped", "interrupted")
-EVENT_TYPES = ("status", "log", "metrics", "eval", "checkpoint", "error")
+EVENT_TYPES = ("status", "log", "metrics", "eval", "checkpoint", "error", "progress")
 
 
 def read_events(path: str | os.PathLike[str], after_seq: int = 0) -> Iterator[dict[str, Any]]:

@@ -3,17 +3,7 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import type { QloraStudioApi } from '../../../src/extension';
-import { activateExtension, ensureTinyExample, workspaceRoot } from './helpers';
-
-async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { activateExtension, ensureTinyExample, until, workspaceRoot } from './helpers';
 
 describe('Stop Run and Resume Run', function () {
   this.timeout(15 * 60_000);

@@ -34,3 +34,14 @@ export function ensureTinyExample(root: string): string {
   }
   return path.join(tiny, 'tiny.qlora.yaml');
 }
+
+/** Polls `probe` every 200 ms until it returns a value (not undefined); fails after timeoutMs. */
+export async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -5,13 +5,16 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .formats import row_to_conversation
 from .masking import Encoded, encode_conversation, encode_text, require_fast
 from .readers import read_rows
 from .rows import BadDataError, BadRow, DataSourceError, Example, Record, RowError
 from .templates import ChatTemplate, resolve_chat_template, template_name
+
+if TYPE_CHECKING:
+    from ..recipe import Recipe
 
 
 @dataclass
@@ -25,19 +28,13 @@ class DatasetBuild:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def _model_ref(recipe: Any) -> tuple[str, bool]:
+def _model_ref(recipe: Recipe) -> tuple[str, bool]:
     """The tokenizer source as a string, and whether it is a local folder."""
-    if hasattr(recipe, "tokenizer_location"):  # the real Recipe knows its path rules
-        ref = recipe.tokenizer_location()
-        return ref, Path(ref).is_absolute()
-    ref = getattr(recipe, "tokenizer", None) or recipe.base_model
-    local = Path(recipe.resolve_path(ref))
-    if local.exists():
-        return str(local), True
-    return ref, False
+    ref = recipe.tokenizer_location()
+    return ref, Path(ref).is_absolute()
 
 
-def load_tokenizer(recipe: Any) -> Any:
+def load_tokenizer(recipe: Recipe) -> Any:
     """AutoTokenizer for ``recipe.tokenizer or recipe.base_model`` with the recipe's chat template.
 
     A missing pad token is set to the EOS token; the masking rule trains EOS even then, because
@@ -47,8 +44,8 @@ def load_tokenizer(recipe: Any) -> Any:
     from transformers import AutoTokenizer
 
     ref, local = _model_ref(recipe)
-    kwargs: dict[str, Any] = {"trust_remote_code": bool(getattr(recipe, "trust_remote_code", False))}
-    if not local and getattr(recipe, "revision", None) and not getattr(recipe, "tokenizer", None):
+    kwargs: dict[str, Any] = {"trust_remote_code": recipe.trust_remote_code}
+    if not local and recipe.revision and not recipe.tokenizer:
         kwargs["revision"] = recipe.revision
     try:
         tokenizer = AutoTokenizer.from_pretrained(ref, **kwargs)
@@ -95,7 +92,7 @@ def encode_records(rows: Iterable[Record | BadRow], data: Any, tokenizer: Any,
     return good, bad
 
 
-def compile_recipe_template(recipe: Any, tokenizer: Any) -> ChatTemplate | None:
+def compile_recipe_template(recipe: Recipe, tokenizer: Any) -> ChatTemplate | None:
     """The compiled chat template of a recipe, or None for ``format: text``."""
     data = recipe.data
     if data.format == "text":
@@ -135,7 +132,7 @@ def dataset_stats(train: list[Example], eval_: list[Example], bad_rows: list[Bad
     }
 
 
-def build_dataset(recipe: Any, tokenizer: Any) -> DatasetBuild:
+def build_dataset(recipe: Recipe, tokenizer: Any) -> DatasetBuild:
     """Read, format, template, mask and split the recipe's data.
 
     Raises :class:`BadDataError` listing every bad row unless ``data.skip_bad_rows``; raises
@@ -143,16 +140,16 @@ def build_dataset(recipe: Any, tokenizer: Any) -> DatasetBuild:
     """
     data = recipe.data
     template = compile_recipe_template(recipe, tokenizer)
-    rows = read_rows(data.train, base_dir=recipe.recipe_dir, split=getattr(data, "split", "train"))
+    rows = read_rows(data.train, base_dir=recipe.recipe_dir, split=data.split)
     good, bad = encode_records(rows, data, tokenizer, template)
     train = [_to_example(r, e) for r, e in good]
-    if getattr(data, "eval", None):
-        eval_rows = read_rows(data.eval, base_dir=recipe.recipe_dir, split=getattr(data, "split", "train"))
+    if data.eval:
+        eval_rows = read_rows(data.eval, base_dir=recipe.recipe_dir, split=data.split)
         eval_good, eval_bad = encode_records(eval_rows, data, tokenizer, template)
         bad += eval_bad
         eval_ = [_to_example(r, e) for r, e in eval_good]
     else:
-        train, eval_ = _split(train, float(getattr(data, "eval_split", 0) or 0), int(recipe.training.seed))
+        train, eval_ = _split(train, data.eval_split, recipe.training.seed)
     if bad and not data.skip_bad_rows:
         raise BadDataError(bad)
     if not train:

@@ -114,4 +114,4 @@ def row_to_conversation(value: Any, data: Any) -> list[dict[str, str]] | str:
         messages = chat_messages(value, data.fields)
     else:
         raise ValueError(f"unknown data.format {fmt!r}; use chat, instruction or text")
-    return with_system_prompt(messages, getattr(data, "system_prompt", None))
+    return with_system_prompt(messages, data.system_prompt)

@@ -47,7 +47,7 @@ def preview(recipe: Any, limit: int = 50, offset: int = 0, tokenizer: Any = None
     data = recipe.data
     tok = tokenizer if tokenizer is not None else load_tokenizer(recipe)
     template = compile_recipe_template(recipe, tok)
-    rows = read_rows(data.train, base_dir=recipe.recipe_dir, split=getattr(data, "split", "train"))
+    rows = read_rows(data.train, base_dir=recipe.recipe_dir, split=data.split)
     good, bad = encode_records(rows, data, tok, template)
     examples = [Example(e.input_ids, e.labels, r.source, r.line, e.truncated) for r, e in good]
     stats = dataset_stats(examples, [], bad)

@@ -154,18 +154,28 @@ def _guarded(rows: Iterator[RowOrBad], source: str) -> Iterator[RowOrBad]:
         raise DataSourceError(f"{source}: cannot read the file: {err.strerror or err}") from err
 
 
+def local_data_path(spec: str, base_dir: Path | None) -> Path | None:
+    """The file ``spec`` names (relative to ``base_dir``) when it is meant as a local file, even a
+    missing one; None when it reads as a hub dataset id."""
+    path = Path(spec).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    if path.exists() or path.suffix.lower() in LOCAL_EXTENSIONS or spec.startswith((".", "/", "~")):
+        return path
+    return None
+
+
 def read_rows(spec: str, *, base_dir: Path | None, split: str = "train",
               display: str | None = None) -> Iterator[RowOrBad]:
     """Read a local file (by extension) or, when ``spec`` is no local path, a hub dataset id.
 
     ``display`` is the name used as ``source`` in records and bad rows (default: ``spec``).
     """
-    path = Path(spec).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = Path(base_dir) / path
+    local = local_data_path(spec, base_dir)
+    path = local if local is not None else Path(spec)
     source = display or spec
     suffix = path.suffix.lower()
-    if path.is_file():
+    if local is not None and path.is_file():
         readers = {".jsonl": read_jsonl, ".json": read_json, ".csv": read_csv, ".parquet": read_parquet}
         reader = readers.get(suffix)
         if reader is None:
@@ -174,7 +184,7 @@ def read_rows(spec: str, *, base_dir: Path | None, split: str = "train",
                 f"use one of {', '.join(LOCAL_EXTENSIONS)}"
             )
         return _guarded(reader(path, source), source)
-    if suffix in LOCAL_EXTENSIONS or path.is_dir() or spec.startswith((".", "/", "~")):
+    if local is not None:
         raise DataSourceError(f"{source}: file not found (looked for {path}); "
                               "paths are relative to the recipe's folder")
     return read_hub(spec, split)

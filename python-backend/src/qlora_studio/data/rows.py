@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import EXIT_BAD_DATA, StudioError
+
 #: Every kind of bad row, in the order the dataset doctor lists them.
 BAD_ROW_KINDS = (
     "malformed_json",
@@ -76,11 +78,14 @@ class RowError(ValueError):
         return f"{self.kind}: {self.message}"
 
 
-class BadDataError(ValueError):
+class BadDataError(StudioError, ValueError):
     """The dataset has bad rows and ``data.skip_bad_rows`` is false.
 
     ``str()`` lists every bad row as ``file:line: kind: message`` followed by what to do.
     """
+
+    kind, exit_code, protocol_code = "bad_data", EXIT_BAD_DATA, "invalid_params"
+    hint = "Fix the rows listed, or set data.skip_bad_rows: true to skip them."
 
     def __init__(self, bad_rows: list[BadRow]):
         self.bad_rows = list(bad_rows)
@@ -92,9 +97,15 @@ class BadDataError(ValueError):
         )
 
 
-class DataSourceError(ValueError):
+class DataSourceError(StudioError, ValueError):
     """The dataset as a whole cannot be read (missing file, unknown extension, no `datasets`)."""
 
+    kind, exit_code, protocol_code = "bad_data", EXIT_BAD_DATA, "invalid_params"
+    hint = "Fix the data section of the recipe."
 
-class TemplateError(ValueError):
+
+class TemplateError(StudioError, ValueError):
     """The chat template cannot be resolved or compiled."""
+
+    kind, exit_code, protocol_code = "bad_data", EXIT_BAD_DATA, "invalid_params"
+    hint = "Fix the data section of the recipe."

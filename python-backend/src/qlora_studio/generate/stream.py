@@ -1,13 +1,12 @@
 """Streamed generation with TextIteratorStreamer and a worker thread."""
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..rundir import ADAPTER_META
+from ..adapters import adapter_meta
 
 # transformers resolves its names lazily; two threads importing them for the first time at once
 # (the server answering two generate requests) can see a half-initialised module. Imports that
@@ -26,12 +25,6 @@ class LoadedModel:
     tokenizer: Any
     base_model: str
     adapter: str | None
-
-
-def adapter_meta(adapter: str | Path) -> dict[str, Any]:
-    """What training recorded next to an adapter (base location, quantization), or {}."""
-    p = Path(adapter) / ADAPTER_META
-    return json.loads(p.read_text()) if p.exists() else {}
 
 
 def load_for_generation(base_model: str, adapter: str | None = None) -> LoadedModel:

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..generate.stream import adapter_meta
+from ..errors import UsageError
+from ..adapters import adapter_info
 from ..train.model import check_local_model
 from ..train.modelcard import model_card, render_prompt_example, write_card
 
@@ -23,21 +24,14 @@ VERIFY_MESSAGES = [
 ]
 
 
-class MergeError(ValueError):
-    """The merge cannot start (bad adapter folder, occupied output folder, unknown dtype)."""
+class MergeError(UsageError):
+    """The merge cannot start (bad adapter folder, unknown dtype)."""
 
 
-def _base_location(adapter_dir: Path, base_model: str | None) -> str:
-    if base_model:
-        return base_model
-    meta = adapter_meta(adapter_dir)
-    if meta.get("base_model"):
-        return str(meta["base_model"])
-    cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
-    base = cfg.get("base_model_name_or_path")
-    if not base:
-        raise MergeError(f"{adapter_dir}/adapter_config.json names no base model; pass base_model")
-    return str(base)
+class OutputTakenError(MergeError):
+    """The output folder of a merge is not empty."""
+
+    protocol_code = "conflict"
 
 
 def _verify_inputs(tokenizer: Any) -> list[Any]:
@@ -83,8 +77,8 @@ def merge_adapter(adapter_dir: str | os.PathLike[str], out_dir: str | os.PathLik
     if dtype not in ("bfloat16", "float16", "float32"):
         raise MergeError(f"dtype {dtype!r} is not supported; use bfloat16, float16 or float32")
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise MergeError(f"{out} is not empty; choose another folder or allow overwriting")
-    base = _base_location(adapter, base_model)
+        raise OutputTakenError(f"{out} is not empty; choose another folder or allow overwriting")
+    base = base_model or adapter_info(adapter)["base_model"]
     check_local_model(base, base.startswith(("/", "./", "../", "~")))
     torch_dtype = getattr(torch, dtype)
     device_map = {"": 0} if torch.cuda.is_available() else {"": "cpu"}

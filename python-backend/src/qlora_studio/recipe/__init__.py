@@ -16,8 +16,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .issues import RecipeError, RecipeIssue
-from .model import Recipe, RecipeSection
+from .files import data_file_issues
+from .issues import RecipeError, RecipeIssue, sort_issues
+from .model import Recipe, as_dict
 from .validate import (
     fill_defaults,
     issues_without_positions,
@@ -29,7 +30,7 @@ __all__ = [
     "Recipe",
     "RecipeError",
     "RecipeIssue",
-    "RecipeSection",
+    "as_dict",
     "load_recipe",
     "recipe_from_dict",
     "recipe_from_text",
@@ -38,32 +39,46 @@ __all__ = [
 ]
 
 
-def validate_recipe_text(text: str, source: str = "<recipe>") -> list[RecipeIssue]:
+def validate_recipe_text(text: str, source: str = "<recipe>",
+                         recipe_dir: str | os.PathLike[str] | None = None) -> list[RecipeIssue]:
     """Every issue (errors and warnings) in recipe YAML, in file order, with 1-based lines.
 
-    `source` names the text in messages built from these issues; it does not change them.
+    `source` names the text in messages built from these issues; it does not change them. With
+    `recipe_dir` (the recipe's folder), the data files it names must exist and be readable.
     """
     del source  # kept for API symmetry with load_recipe / RecipeError
-    return validate_text(text)[1]
+    doc, issues = validate_text(text)
+    return _with_file_issues(doc, issues, recipe_dir)
+
+
+def _with_file_issues(doc: Any, issues: list[RecipeIssue], recipe_dir: str | os.PathLike[str] | None) -> list[RecipeIssue]:
+    # Files are checked only for a recipe that is otherwise valid: a broken data section says so first.
+    if recipe_dir is None or any(i.severity == "error" for i in issues):
+        return issues
+    return sort_issues([*issues, *data_file_issues(doc, Path(recipe_dir))])
 
 
 def recipe_from_text(text: str, recipe_dir: str | os.PathLike[str], source: str = "<recipe>",
-                     recipe_path: str | os.PathLike[str] | None = None) -> Recipe:
+                     recipe_path: str | os.PathLike[str] | None = None, *, check_files: bool = False) -> Recipe:
     """Validate YAML text (e.g. an unsaved editor buffer) and return the filled Recipe.
 
-    Raises RecipeError listing every error; warnings are kept on `recipe.warnings`.
+    Raises RecipeError listing every error; warnings are kept on `recipe.warnings`. With
+    `check_files`, a data file that is missing or unreadable is an error too.
     """
     doc, issues = validate_text(text)
+    if check_files:
+        issues = _with_file_issues(doc, issues, recipe_dir)
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise RecipeError(issues, source)
     values = fill_defaults(doc.value)
     warnings = tuple(i for i in issues if i.severity == "warning")
-    return Recipe(values, recipe_json_schema(), Path(recipe_dir), recipe_path, warnings)
+    return Recipe.from_values(values, recipe_dir, recipe_path, warnings)
 
 
 def load_recipe(path: str | os.PathLike[str]) -> Recipe:
-    """Read, validate and default-fill a recipe file; relative paths in it resolve from its folder.
+    """Read, validate and default-fill a recipe file; relative paths in it resolve from its folder,
+    and the data files it names must exist and be readable.
 
     Raises RecipeError (never a bare OSError or YAML error) for a missing or unreadable file too,
     so callers have one thing to catch and show.
@@ -80,7 +95,7 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
         raise RecipeError([RecipeIssue("", 1, 1, f"the file is not UTF-8 text ({e.reason}); save it as UTF-8")], source) from None
     except OSError as e:
         raise RecipeError([RecipeIssue("", 0, 0, f"cannot read the recipe: {e.strerror or e}")], source) from None
-    return recipe_from_text(text, p.resolve().parent, source, recipe_path=p)
+    return recipe_from_text(text, p.resolve().parent, source, recipe_path=p, check_files=True)
 
 
 def recipe_from_dict(d: Any, recipe_dir: str | os.PathLike[str]) -> Recipe:
@@ -93,4 +108,4 @@ def recipe_from_dict(d: Any, recipe_dir: str | os.PathLike[str]) -> Recipe:
     if errors:
         raise RecipeError(issues, "<recipe dict>")
     warnings = tuple(i for i in issues if i.severity == "warning")
-    return Recipe(fill_defaults(d), recipe_json_schema(), Path(recipe_dir), None, warnings)
+    return Recipe.from_values(fill_defaults(d), recipe_dir, None, warnings)

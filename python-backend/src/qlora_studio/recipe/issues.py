@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
+from ..errors import EXIT_BAD_RECIPE, StudioError
+
 Severity = Literal["error", "warning"]
 
 
@@ -55,8 +57,13 @@ class RecipeIssue:
         return out
 
 
-class RecipeError(ValueError):
+class RecipeError(StudioError, ValueError):
     """A recipe that cannot be used; `.issues` lists every error found (not just the first)."""
+
+    kind = "bad_recipe"
+    exit_code = EXIT_BAD_RECIPE
+    protocol_code = "invalid_params"
+    hint = "Fix the recipe at the lines listed."
 
     def __init__(self, issues: Iterable[RecipeIssue], source: str = "<recipe>") -> None:
         self.issues: list[RecipeIssue] = list(issues)

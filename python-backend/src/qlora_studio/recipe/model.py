@@ -1,117 +1,91 @@
-"""The validated, default-filled recipe with attribute access (`r.training.lr`).
+"""The validated, default-filled recipe as typed, frozen dataclasses (`r.training.lr` is a float).
 
-Fields come from the JSON Schema, not from a hand-written class, so a field added to the zod
-schema is readable here without touching Python. An optional field the user left out reads as None.
+The section classes are generated from the JSON Schema (recipe/types.py, by
+scripts/gen_recipe_types.py), so a field added to the zod schema is typed here without touching
+Python; `Recipe` adds where the recipe came from and its path rules. Optional fields the user
+left out read as None; lists read as tuples (a recipe is read-only).
 """
 from __future__ import annotations
 
-import copy
 import os
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .issues import RecipeIssue
+from .types import RecipeModel
+
+_SOURCE = {"source": True}  # marks Recipe's own fields, which are not recipe keys
 
 
-class RecipeSection:
-    """A read-only view of one mapping of the recipe (the whole recipe, `training`, `lora`, ...)."""
-
-    __slots__ = ("_values", "_schema", "_where")
-
-    def __init__(self, values: dict[str, Any], schema: dict[str, Any], where: str = "") -> None:
-        object.__setattr__(self, "_values", values)
-        object.__setattr__(self, "_schema", schema)
-        object.__setattr__(self, "_where", where)
-
-    def __getattr__(self, name: str) -> Any:
-        values = object.__getattribute__(self, "_values")
-        props = object.__getattribute__(self, "_schema").get("properties", {})
-        if name in values:
-            return _wrap(values[name], props.get(name, {}), self._child(name))
-        if name in props:
-            return None
-        where = object.__getattribute__(self, "_where") or "recipe"
-        raise AttributeError(f"{where} has no field {name!r}; known fields: {', '.join(props)}")
-
-    def _child(self, name: str) -> str:
-        where = object.__getattribute__(self, "_where")
-        return f"{where}.{name}" if where else name
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("a recipe is read-only; edit the YAML file (or to_dict() and recipe_from_dict)")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("a recipe is read-only")
-
-    def __getitem__(self, name: str) -> Any:
-        return self.__getattr__(name)
-
-    def __contains__(self, name: object) -> bool:
-        return name in object.__getattribute__(self, "_values")
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(object.__getattribute__(self, "_values"))
-
-    def get(self, name: str, default: Any = None) -> Any:
-        """Like dict.get: the field's value, or `default` when it is absent or unknown."""
-        try:
-            value = self.__getattr__(name)
-        except AttributeError:
-            return default
-        return default if value is None else value
-
-    def to_dict(self) -> dict[str, Any]:
-        """A deep, mutable copy as plain dicts and lists (absent optional fields are left out)."""
-        return copy.deepcopy(object.__getattribute__(self, "_values"))
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, RecipeSection):
-            return self.to_dict() == other.to_dict()
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(repr(sorted(self.to_dict().items())))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # __setattr__ is closed, so copy and pickle must rebuild through __init__
-        get = object.__getattribute__
-        return (RecipeSection, (get(self, "_values"), get(self, "_schema"), get(self, "_where")))
-
-    def __repr__(self) -> str:
-        where = object.__getattribute__(self, "_where") or "Recipe"
-        return f"<{where} {object.__getattribute__(self, '_values')!r}>"
+@lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
-def _wrap(value: Any, schema: dict[str, Any], where: str) -> Any:
+def _dataclass_in(tp: Any) -> type | None:
+    if isinstance(tp, type) and is_dataclass(tp):
+        return tp
+    return next((a for a in typing.get_args(tp) if isinstance(a, type) and is_dataclass(a)), None)
+
+
+def _convert(tp: Any, value: Any) -> Any:
     if isinstance(value, dict):
-        return RecipeSection(value, schema, where)
+        cls = _dataclass_in(tp)
+        return build(cls, value) if cls is not None else dict(value)
     if isinstance(value, list):
-        items = schema.get("items") or next((b["items"] for b in schema.get("anyOf", []) if "items" in b), {})
-        return tuple(_wrap(v, items, f"{where}[{i}]") for i, v in enumerate(value))
+        item = next((typing.get_args(a)[0] for a in (tp, *typing.get_args(tp)) if typing.get_args(a)
+                     and typing.get_origin(a) not in (typing.Union, typing.Literal, type(None))), Any)
+        return tuple(_convert(item, v) for v in value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        kinds = set(typing.get_args(tp)) or {tp}
+        if float in kinds and int not in kinds:
+            return float(value)  # JSON has one number type; a float field reads as a float
     return value
 
 
-class Recipe(RecipeSection):
+def build(cls: type, values: dict[str, Any], **extra: Any) -> Any:
+    """An instance of a section class from validated values (nested mappings become sections)."""
+    hints = _hints(cls)
+    kwargs = {f.name: _convert(hints[f.name], values[f.name]) for f in fields(cls) if f.name in values}
+    return cls(**kwargs, **extra)
+
+
+def as_dict(section: Any) -> Any:
+    """A section as plain, JSON-ready dicts and lists; absent optional fields are left out."""
+    if is_dataclass(section) and not isinstance(section, type):
+        return {f.name: as_dict(getattr(section, f.name)) for f in fields(section)
+                if not f.metadata.get("source") and getattr(section, f.name) is not None}
+    if isinstance(section, (tuple, list)):
+        return [as_dict(v) for v in section]
+    return section
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipe(RecipeModel):
     """A whole recipe: every default filled, plus where it came from.
 
     `recipe_path` is the file (None for a recipe built from a dict), `recipe_dir` the folder that
     relative paths in it are relative to, `warnings` the non-fatal issues found while loading.
     """
 
-    __slots__ = ("recipe_path", "recipe_dir", "warnings")
+    recipe_dir: Path = field(metadata=_SOURCE)
+    recipe_path: Path | None = field(default=None, metadata=_SOURCE)
+    warnings: tuple[RecipeIssue, ...] = field(default=(), metadata=_SOURCE, compare=False)
 
-    def __init__(
-        self,
-        values: dict[str, Any],
-        schema: dict[str, Any],
-        recipe_dir: Path,
-        recipe_path: Path | None = None,
-        warnings: tuple[RecipeIssue, ...] = (),
-    ) -> None:
-        super().__init__(values, schema, "")
-        object.__setattr__(self, "recipe_dir", Path(recipe_dir).resolve())
-        object.__setattr__(self, "recipe_path", Path(recipe_path).resolve() if recipe_path else None)
-        object.__setattr__(self, "warnings", tuple(warnings))
+    @classmethod
+    def from_values(cls, values: dict[str, Any], recipe_dir: str | os.PathLike[str],
+                    recipe_path: str | os.PathLike[str] | None = None, warnings: tuple[RecipeIssue, ...] = ()) -> "Recipe":
+        """The Recipe of validated, default-filled values."""
+        return build(cls, values, recipe_dir=Path(recipe_dir).resolve(),
+                     recipe_path=Path(recipe_path).resolve() if recipe_path else None, warnings=tuple(warnings))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as plain dicts and lists (a fresh copy; absent optional fields are left out)."""
+        out: dict[str, Any] = as_dict(self)
+        return out
 
     def resolve_path(self, p: str | os.PathLike[str]) -> Path:
         """An absolute path for `p`: `~` expanded, relative paths taken from the recipe's folder."""
@@ -138,10 +112,6 @@ class Recipe(RecipeSection):
     def tokenizer_location(self) -> str:
         """Where the tokenizer comes from: `tokenizer` when set, else the base model."""
         return self.model_location(self.tokenizer or self.base_model)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        get = object.__getattribute__
-        return (Recipe, (get(self, "_values"), get(self, "_schema"), self.recipe_dir, self.recipe_path, self.warnings))
 
     def __repr__(self) -> str:
         return f"<Recipe {self.recipe_path or self.recipe_dir} base_model={self.base_model!r}>"

@@ -24,16 +24,11 @@ from websockets.http11 import Request, Response
 
 from .handlers import HANDLERS
 from .models import ModelCache
-from .protocol import MAX_FRAME_BYTES, ProtocolError, encode, parse_request, with_defaults
+from ..errors import StudioError
+from .protocol import MAX_FRAME_BYTES, ProtocolError, encode, error_from, parse_request, with_defaults
 from .runs import RunSupervisor
 from .tail import EventTail
 
-# Errors of the backend modules that describe bad input (not bugs): answered with their own message.
-_USER_ERRORS = {
-    "RecipeError": "invalid_params", "BadDataError": "invalid_params", "DataSourceError": "invalid_params",
-    "TemplateError": "invalid_params", "MergeError": "invalid_params", "ValueError": "invalid_params",
-    "ModelNotFoundError": "not_found", "FileNotFoundError": "not_found", "NotADirectoryError": "not_found",
-}
 MAX_QUEUED_FRAMES = 20000  # a client this far behind is cut; it reconnects and re-attaches from its last seq
 MAX_BATCH = 1000
 
@@ -204,12 +199,9 @@ class BackendServer:
                 conn.send({"id": rid, "result": _finite(result)})
         except ProtocolError as e:
             conn.send({"id": rid, "error": e.body()})
-        except Exception as e:  # noqa: BLE001 - sorted into user errors here, bugs in _run
-            code = _USER_ERRORS.get(type(e).__name__)
-            if code is None:
-                raise
-            # The other modules' own errors already say what is wrong and what to do.
-            conn.send({"id": rid, "error": {"code": code, "message": f"{method}: {e}"[:4000]}})
+        except (StudioError, ValueError, FileNotFoundError, NotADirectoryError) as e:
+            # Bad input, not a bug: the error already says what is wrong and what to do.
+            conn.send({"id": rid, "error": error_from(e, method).body()})
 
 
 def _finite(v: Any) -> Any:

@@ -49,16 +49,18 @@ async def hello(srv: BackendServer, conn: Connection, rid: Any, p: dict[str, Any
 
 
 async def recipe_validate(srv: BackendServer, conn: Connection, rid: Any, p: dict[str, Any]) -> Any:
-    """Validate a recipe's text (or a file on the backend host)."""
+    """Validate a recipe's text (or a file on the backend host); with a file path, its data files too."""
     from ..recipe import validate_recipe_text
 
-    text, source = p.get("text"), p.get("source")
+    text, source, path = p.get("text"), p.get("source"), p.get("path")
     if text is None:
-        path = p.get("path")
         if not path:
             raise ProtocolError("invalid_params", "recipe.validate needs `text` or `path`")
         text, source = _read_text(path), source or path
-    issues = await asyncio.to_thread(validate_recipe_text, text, source or "<recipe>")
+    # Data files are checked against the recipe's folder: the file's, or an absolute source's.
+    where = path or (source if source and Path(source).is_absolute() else None)
+    recipe_dir = Path(where).expanduser().parent if where else None
+    issues = await asyncio.to_thread(validate_recipe_text, text, source or "<recipe>", recipe_dir)
     return {"issues": [_issue(i) for i in issues]}
 
 
@@ -73,7 +75,8 @@ async def dataset_preview(srv: BackendServer, conn: Connection, rid: Any, p: dic
 
 async def run_start(srv: BackendServer, conn: Connection, rid: Any, p: dict[str, Any]) -> Any:
     """Spawn a run process (or resume one)."""
-    rec = await srv.supervisor.start(p["recipe_path"], p.get("run_id"), p["resume"], p.get("max_steps"), p.get("memory_limit_mb"))
+    rec = await srv.supervisor.start(p.get("recipe_path"), p.get("run_id"), p["resume"], p.get("max_steps"),
+                                     p.get("memory_limit_mb"), p.get("runs_dir"))
     return srv.supervisor.info(rec)
 
 
@@ -139,6 +142,16 @@ async def generate_cancel(srv: BackendServer, conn: Connection, rid: Any, p: dic
     return {"cancelled": c is not None}
 
 
+async def adapter_info(srv: BackendServer, conn: Connection, rid: Any, p: dict[str, Any]) -> Any:
+    """Base model, run, recipe, generation defaults and checkpoints of an adapter (or a run's adapter)."""
+    from ..adapters import adapter_info as info
+
+    if (p.get("adapter_dir") is None) == (p.get("run_id") is None):
+        raise ProtocolError("invalid_params", "adapter.info needs exactly one of `adapter_dir` and `run_id`")
+    run_dir = srv.supervisor.get(p["run_id"]).run_dir if p.get("run_id") else None
+    return await asyncio.to_thread(info, p.get("adapter_dir"), run_dir)
+
+
 async def adapter_merge(srv: BackendServer, conn: Connection, rid: Any, p: dict[str, Any]) -> Any:
     """Merge an adapter into its base, with progress partials."""
     from ..merge import merge_adapter
@@ -189,6 +202,7 @@ HANDLERS: dict[str, Handler] = {
     "run.detach": run_detach,
     "generate": generate,
     "generate.cancel": generate_cancel,
+    "adapter.info": adapter_info,
     "adapter.merge": adapter_merge,
     "model.introspect": model_introspect,
     "memory.estimate": memory_estimate,

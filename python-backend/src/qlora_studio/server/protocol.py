@@ -63,6 +63,22 @@ class ProtocolError(Exception):
         return out
 
 
+def error_from(err: BaseException, method: str) -> ProtocolError:
+    """The protocol error for a backend error: its code from the error class's `protocol_code`
+    (StudioError), `not_found` for a missing file, else `invalid_params`; recipe issues go in data."""
+    from ..errors import StudioError
+
+    if isinstance(err, StudioError):
+        code = err.protocol_code
+    else:
+        code = "not_found" if isinstance(err, (FileNotFoundError, NotADirectoryError)) else "invalid_params"
+    if code not in ERROR_CODES:  # a code this schema does not list yet: the nearest older one
+        code = "conflict"
+    issues = getattr(err, "issues", None)
+    data = {"issues": [i.to_dict() for i in issues]} if isinstance(issues, list) else None
+    return ProtocolError(code, f"{method}: {err}"[:4000], data)
+
+
 @lru_cache(maxsize=None)
 def validator(part: str, method: str | None = None) -> jsonschema.protocols.Validator:
     """A validator for one part: `request_envelope`, `request_frame`, `server_frame`, `run_event`,

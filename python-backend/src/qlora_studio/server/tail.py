@@ -46,6 +46,7 @@ class EventTail:
         self.offset = 0  # bytes consumed: always the start of the next unread line
         self.last_seq = 0
         self.state = "queued"
+        self.state_seq = 0  # seq of the last status event
         self.reason: str | None = None
         self.message: str | None = None
         self.step = 0
@@ -111,6 +112,7 @@ class EventTail:
         t = ev.get("type")
         if t == "status":
             self.state = data.get("state", self.state)
+            self.state_seq = int(ev["seq"])
             if self.state == "failed" and self._error:
                 self.reason = self._error  # the error event says what to change; the status only what broke
             elif "reason" in data or "message" in data:

@@ -2,7 +2,8 @@
 from .errors import (EXIT_BAD_DATA, EXIT_BAD_RECIPE, EXIT_INTERNAL, EXIT_OK, EXIT_OOM, EXIT_STOPPED, OOM_HINT,
                      Failure, classify, is_oom)
 from .model import ModelNotFoundError, load_quantized_base, pick_device
-from .qlora import QLoRARun, RunFailed, RunStopped, UsageError, run_training
+from ..errors import UsageError
+from .qlora import QLoRARun, RunFailed, RunStopped, run_training
 
 __all__ = [
     "EXIT_BAD_DATA", "EXIT_BAD_RECIPE", "EXIT_INTERNAL", "EXIT_OK", "EXIT_OOM", "EXIT_STOPPED", "OOM_HINT",

@@ -5,12 +5,10 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_BAD_RECIPE = 2
-EXIT_BAD_DATA = 3
-EXIT_OOM = 4
-EXIT_STOPPED = 130
+from ..errors import EXIT_BAD_DATA, EXIT_BAD_RECIPE, EXIT_INTERNAL, EXIT_OK, EXIT_OOM, EXIT_STOPPED, StudioError
+
+__all__ = ["EXIT_BAD_DATA", "EXIT_BAD_RECIPE", "EXIT_INTERNAL", "EXIT_OK", "EXIT_OOM", "EXIT_STOPPED", "OOM_HINT",
+           "Failure", "classify", "is_oom", "looks_like_oom"]
 
 OOM_HINT = (
     "Out of memory. Lower training.micro_batch_size (raise training.grad_accum to keep the batch), "
@@ -66,20 +64,9 @@ def is_oom(err: BaseException) -> bool:
 
 
 def classify(err: BaseException) -> Failure:
-    """Map an exception from setup or training to a Failure."""
-    from ..data import BadDataError, DataSourceError, TemplateError
-    from ..recipe import RecipeError
-    from .model import ModelNotFoundError
-
-    if isinstance(err, RecipeError):
-        return Failure("bad_recipe", str(err), EXIT_BAD_RECIPE, "Fix the recipe at the lines listed.")
-    if isinstance(err, ModelNotFoundError):
-        return Failure("bad_recipe", str(err), EXIT_BAD_RECIPE, "Fix base_model in the recipe.")
-    if isinstance(err, BadDataError):
-        return Failure("bad_data", str(err), EXIT_BAD_DATA,
-                       "Fix the rows listed, or set data.skip_bad_rows: true to skip them.")
-    if isinstance(err, (DataSourceError, TemplateError)):
-        return Failure("bad_data", str(err), EXIT_BAD_DATA, "Fix the data section of the recipe.")
+    """Map an exception from setup or training to a Failure (StudioError says it itself)."""
+    if isinstance(err, StudioError):
+        return Failure(err.kind, str(err), err.exit_code, err.hint)
     if is_oom(err):
         return Failure("oom", f"{type(err).__name__}: {str(err)[:500]}", EXIT_OOM, OOM_HINT,
                        "".join(traceback.format_exception(err))[-4000:])

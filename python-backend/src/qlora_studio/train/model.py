@@ -8,11 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..errors import EXIT_BAD_RECIPE, StudioError
+
 _DTYPES = {"bfloat16": "bfloat16", "float16": "float16", "float32": "float32", "uint8": "uint8"}
 
 
-class ModelNotFoundError(FileNotFoundError):
+class ModelNotFoundError(StudioError, FileNotFoundError):
     """The base model folder does not exist (or lacks config.json)."""
+
+    kind, exit_code, protocol_code = "bad_recipe", EXIT_BAD_RECIPE, "not_found"
+    hint = "Fix base_model in the recipe."
 
 
 def pick_device() -> str:

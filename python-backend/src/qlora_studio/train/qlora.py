@@ -14,22 +14,24 @@ import json
 import math
 import os
 import random
-import shutil
 import signal
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from ..errors import NotFoundError, NotResumableError, RunExistsError, UsageError
 from ..events import EventWriter
-from ..rundir import (ADAPTER_META, EVENTS, FROZEN_RECIPE, clear_stale_temps, find_resumable_run, latest_checkpoint,
-                      new_run_id, read_run_json, update_run_json)
+from ..recipe.model import as_dict
+from ..rundir import (ADAPTER_META, FROZEN_RECIPE, RunDir, RunLock, clear_stale_temps, find_resumable_run,
+                      latest_checkpoint, new_run_id, runs_root_for)
 from .batches import MicroBatch, epoch_batches
 from .checkpoint import load_checkpoint, save_adapter_atomic, save_checkpoint
-from .errors import EXIT_BAD_RECIPE, EXIT_STOPPED, Failure, classify
+from .errors import EXIT_STOPPED, Failure, classify
 from .model import check_local_model, eval_mode, load_quantized_base
 from .modelcard import model_card, render_prompt_example, write_card
 from .schedule import lr_lambda, warmup_steps_for
+from .trackers import Trackers
 
 EventCallback = Callable[[dict[str, Any]], None]
 
@@ -55,27 +57,28 @@ class RunStopped(Exception):
         self.step = step
 
 
-class UsageError(Exception):
-    """Bad arguments (e.g. --resume with nothing to resume); exit code 2."""
-
-    exit_code = EXIT_BAD_RECIPE
-
-
 class _Events:
     """The EventWriter plus run.json: a status change updates both, then tells the watcher."""
 
-    def __init__(self, run_dir: Path, run_id: str, on_event: EventCallback | None) -> None:
+    def __init__(self, run_dir: RunDir, on_event: EventCallback | None) -> None:
         self.run_dir = run_dir
-        self.writer = EventWriter(run_dir / EVENTS, run_id)
+        self.writer = EventWriter(run_dir.events, run_dir.run_id)
         self.on_event = on_event
+        self.trackers: Trackers | None = None
 
     def emit(self, type_: str, **data: Any) -> None:
         ev = self.writer.emit(type_, **data)
+        if self.trackers is not None:
+            self.trackers.log(ev)
         if self.on_event:
             self.on_event(ev)
 
+    def progress(self, phase: str, message: str) -> None:
+        """A setup phase began (the editor shows it while the run is not training yet)."""
+        self.emit("progress", phase=phase, message=message)
+
     def status(self, state: str, **data: Any) -> None:
-        update_run_json(self.run_dir, state=state)
+        self.run_dir.update(state=state)
         self.emit("status", state=state, **data)
 
     def log(self, message: str, level: str = "info") -> None:
@@ -86,9 +89,12 @@ class QLoRARun:
     """One training run. Use `run_training` rather than this class directly."""
 
     def __init__(self, recipe_path: Path, *, output_dir: Path | None, max_steps: int | None,
-                 run_id: str | None, resume: bool, on_event: EventCallback | None) -> None:
+                 run_id: str | None, resume: bool, on_event: EventCallback | None,
+                 run_dir: Path | None = None) -> None:
         self.recipe_path = Path(recipe_path).resolve()
         self.output_dir = Path(output_dir).resolve() if output_dir else None
+        self.given_run_dir = Path(run_dir).resolve() if run_dir else None
+        self.lock: RunLock | None = None
         self.max_steps_override = max_steps
         self.requested_run_id = run_id
         self.resume = resume
@@ -99,60 +105,64 @@ class QLoRARun:
         self._old_handlers: dict[int, Any] = {}
 
     # ---------------------------------------------------------------- run directory
-    def _runs_root(self) -> Path:
-        if self.output_dir:
-            return self.output_dir
+    def _recipe_or_none(self) -> Any:
         try:
             from ..recipe import load_recipe
 
-            r = load_recipe(self.recipe_path)
-            return r.resolve_path(r.output.dir)
+            return load_recipe(self.recipe_path)
         except Exception:  # a broken recipe still gets a run dir, so its error event has a home
-            return self.recipe_path.parent / "runs"
+            return None
+
+    def _runs_root(self, recipe: Any) -> Path:
+        if self.output_dir:
+            return self.output_dir
+        return runs_root_for(recipe) if recipe is not None else self.recipe_path.parent / "runs"
+
+    def _pick_run_dir(self) -> RunDir:
+        """The run folder: the one given (--run-dir, made by the server), else found or created here."""
+        if self.given_run_dir is not None:
+            rd = RunDir(self.given_run_dir)
+            if not rd.exists():
+                if self.resume:
+                    raise NotFoundError(f"no run in {rd.path}; check --run-dir")
+                rd = RunDir.create(rd.root, rd.run_id, self.recipe_path)
+            return rd
+        recipe = self._recipe_or_none()
+        root = self._runs_root(recipe)
+        if not self.resume:
+            run_name = recipe.output.run_name if recipe is not None else None
+            return RunDir.create(root, self.requested_run_id or new_run_id(self.recipe_path, run_name), self.recipe_path)
+        if self.requested_run_id:
+            rd = RunDir(root / self.requested_run_id)
+            if not rd.exists():
+                raise NotFoundError(f"no run {self.requested_run_id!r} under {root}; check --run-id and --output-dir")
+            return rd
+        found = find_resumable_run(root, self.recipe_path)
+        if found is None:
+            raise NotResumableError(f"no resumable run of {self.recipe_path} under {root} "
+                                    "(none has a checkpoint and is unfinished); start one without --resume")
+        return found
 
     def open_run_dir(self) -> None:
-        """Pick (or find, for --resume) the run directory and open its event log."""
-        root = self._runs_root()
-        if self.resume:
-            if self.requested_run_id:
-                run_dir = root / self.requested_run_id
-                if not (run_dir / "run.json").exists():
-                    raise UsageError(f"no run {self.requested_run_id!r} under {root}; check --run-id and --output-dir")
-            else:
-                found = find_resumable_run(root, self.recipe_path)
-                if found is None:
-                    raise UsageError(f"no resumable run of {self.recipe_path} under {root} "
-                                     "(none has a checkpoint and is unfinished); start one without --resume")
-                run_dir = found
-            if latest_checkpoint(run_dir) is None:
-                raise UsageError(f"run {run_dir.name} has no checkpoint to resume from; start a new run")
-        else:
-            run_id = self.requested_run_id or new_run_id(self._run_name())
-            run_dir = root / run_id
-            if (run_dir / EVENTS).exists():
-                raise UsageError(f"run {run_id!r} already exists in {root}; pass --resume to continue it "
-                                 "or choose another --run-id")
-            run_dir.mkdir(parents=True, exist_ok=True)
-            if self.recipe_path.is_file():
-                shutil.copyfile(self.recipe_path, run_dir / FROZEN_RECIPE)
-            update_run_json(run_dir, run_id=run_id, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                            pid=os.getpid(), recipe_path=str(self.recipe_path), base_model=None,
-                            total_steps=None, state="queued")
-        self.run_dir = run_dir
-        clear_stale_temps(run_dir)
-        if self.resume:
-            update_run_json(run_dir, pid=os.getpid())
-        self.ev = _Events(run_dir, run_dir.name, self.on_event)
-
-    def _run_name(self) -> str | None:
+        """Take the run folder (its exclusive lock first, so one trainer writes it), then open its log."""
+        rd = self._pick_run_dir()
+        self.lock = rd.lock()
         try:
-            import yaml
-
-            doc = yaml.safe_load(self.recipe_path.read_text(encoding="utf-8"))
-            name = (doc.get("output") or {}).get("run_name")
-            return str(name) if name else None
-        except Exception:  # the name is cosmetic; validation reports the real problem later
-            return None
+            if self.resume:
+                refusal = rd.resume_refusal(more_steps=self.max_steps_override is not None)
+                if refusal:
+                    raise NotResumableError(refusal)
+            elif rd.started():
+                raise RunExistsError(f"run {rd.run_id!r} already exists in {rd.root}; pass --resume to continue it "
+                                     "or choose another --run-id")
+        except BaseException:
+            self.lock.release()
+            raise
+        self.run_dir = rd.path
+        self.rd = rd
+        clear_stale_temps(rd.path)
+        rd.update(pid=os.getpid())
+        self.ev = _Events(rd, self.on_event)
 
     # ---------------------------------------------------------------- signals
     def _install_signals(self) -> None:
@@ -189,7 +199,7 @@ class QLoRARun:
         ev = self.ev
         ev.status("loading")
         if self.resume:
-            info = read_run_json(self.run_dir)
+            info = self.rd.read()
             frozen = self.run_dir / FROZEN_RECIPE
             original = Path(info.get("recipe_path") or self.recipe_path)
             self.recipe = recipe_from_text(frozen.read_text(encoding="utf-8"), original.parent,
@@ -197,19 +207,27 @@ class QLoRARun:
         else:
             self.recipe = load_recipe(self.recipe_path)
         r = self.recipe
-        for w in getattr(r, "warnings", ()):
+        for w in r.warnings:
             ev.log(f"recipe: {w}", "warning")
         t = r.training
-        update_run_json(self.run_dir, base_model=r.base_model)
+        self.rd.update(base_model=r.base_model)
         # Before the tokenizer: a missing model folder is a recipe problem, not a data problem.
         check_local_model(r.model_location(), r.is_local_model())
+        ev.trackers = Trackers(r.logging, self.rd.path, self.rd.run_id, r.to_dict())
+        model_location = r.model_location()
+        if not r.is_local_model():
+            from ..progress import download_model
 
-        seed = int(t.seed)
+            model_location = download_model(model_location, r.revision, ev.emit)
+
+        seed = t.seed
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
 
+        ev.progress("tokenizer", "loading the tokenizer")
         self.tokenizer = load_tokenizer(r)
+        ev.progress("data", "reading and tokenizing the data")
         ds = build_dataset(r, self.tokenizer)
         if ds.skipped:
             ev.log(f"skipped {ds.skipped} bad rows (data.skip_bad_rows is true): "
@@ -220,22 +238,24 @@ class QLoRARun:
         ev.log(f"data: {len(ds.train)} train / {len(ds.eval)} eval examples; stats {ds.stats}")
 
         q = r.quantization
+        ev.progress("quantize", f"loading {r.base_model} and quantizing it to {q.bits}-bit {q.quant_type}")
         model, minfo = load_quantized_base(
-            r.model_location(), bits=int(q.bits), quant_type=q.quant_type, double_quant=bool(q.double_quant),
+            model_location, bits=q.bits, quant_type=q.quant_type, double_quant=q.double_quant,
             compute_dtype=q.compute_dtype, quant_storage=q.quant_storage_dtype,
-            trust_remote_code=bool(r.trust_remote_code), revision=r.revision,
+            trust_remote_code=r.trust_remote_code, revision=r.revision,
             looks_local=r.is_local_model())
         self.device = minfo["device"]
         ev.log(f"base model {r.base_model}: {minfo['bits']}-bit {minfo['quant_type']} "
                f"(double quant {minfo['double_quant']}), compute {minfo['compute_dtype']} on {self.device}")
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=bool(t.gradient_checkpointing),
+            model, use_gradient_checkpointing=t.gradient_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False  # a cache would also disable the packed (block-diagonal) mask
         cast = downcast_frozen_weights(model, getattr(torch, minfo["compute_dtype"]))
         if cast:
             ev.log(f"kept {cast} frozen non-quantized weights (norms, embeddings, head) in {minfo['compute_dtype']}")
-        lcfg = LoraConfig(r=int(r.lora.r), lora_alpha=float(r.lora.alpha), lora_dropout=float(r.lora.dropout),
+        ev.progress("lora", "adding the LoRA adapters")
+        lcfg = LoraConfig(r=r.lora.r, lora_alpha=r.lora.alpha, lora_dropout=r.lora.dropout,
                           target_modules=_targets(r.lora.target_modules), bias=r.lora.bias, task_type="CAUSAL_LM")
         self.model = get_peft_model(model, lcfg)
         self.loss_parts = fused_head_parts(self.model)
@@ -251,7 +271,7 @@ class QLoRARun:
         if t.max_steps is not None or self.max_steps_override is not None:
             total_steps = int(self.max_steps_override or t.max_steps)
         else:
-            total_steps = max(1, math.ceil(float(t.epochs) * self.batches_per_epoch / int(t.grad_accum)))
+            total_steps = max(1, math.ceil(t.epochs * self.batches_per_epoch / t.grad_accum))
 
         self.state: dict[str, Any] = {"step": 0, "epoch": 0, "batch_index": 0, "tokens_seen": 0,
                                       "best_eval_loss": None, "best_step": None, "evals_without_improvement": 0,
@@ -263,7 +283,7 @@ class QLoRARun:
             saved = json.loads((ck / "trainer_state.json").read_text())
             total_steps = int(self.max_steps_override or saved["total_steps"])
         self.total_steps = total_steps
-        warmup = warmup_steps_for(total_steps, t.warmup_steps, float(t.warmup_ratio))
+        warmup = warmup_steps_for(total_steps, t.warmup_steps, t.warmup_ratio)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(t.scheduler, total_steps, warmup))
         if ck is not None:
             self.state.update(load_checkpoint(ck, self.model, self.optimizer, self.scheduler))
@@ -275,12 +295,12 @@ class QLoRARun:
             self.state["total_steps"] = total_steps
             ev.log(f"resumed from {ck.name}: step {self.state['step']}, epoch {self.state['epoch']}, "
                    f"batch {self.state['batch_index']}")
-        update_run_json(self.run_dir, total_steps=total_steps)
+        self.rd.update(total_steps=total_steps)
 
     def _make_optimizer(self, t: Any) -> Any:
         import torch
 
-        kw = {"lr": float(t.lr), "weight_decay": float(t.weight_decay)}
+        kw = {"lr": t.lr, "weight_decay": t.weight_decay}
         if self.device == "cuda" and t.optimizer != "adamw":
             import bitsandbytes.optim as bo
 
@@ -296,9 +316,9 @@ class QLoRARun:
 
     def _epoch(self, epoch: int) -> list[MicroBatch]:
         t, d = self.recipe.training, self.recipe.data
-        return epoch_batches(self.train_examples, packing=bool(d.packing), max_seq_len=int(d.max_seq_len),
-                             micro_batch_size=int(t.micro_batch_size), pad_id=int(self.tokenizer.pad_token_id),
-                             seed=int(t.seed), epoch=epoch)
+        return epoch_batches(self.train_examples, packing=d.packing, max_seq_len=d.max_seq_len,
+                             micro_batch_size=t.micro_batch_size, pad_id=int(self.tokenizer.pad_token_id),
+                             seed=t.seed, epoch=epoch)
 
     # ---------------------------------------------------------------- train
     def _loss_sum(self, mb: MicroBatch) -> Any:
@@ -319,8 +339,8 @@ class QLoRARun:
         import torch
 
         ev, t, st = self.ev, self.recipe.training, self.state
-        ga = int(t.grad_accum)
-        clip = float(t.max_grad_norm) if float(t.max_grad_norm) > 0 else float("inf")
+        ga = t.grad_accum
+        clip = t.max_grad_norm if t.max_grad_norm > 0 else float("inf")
         batches = self._epoch(st["epoch"])
         ev.status("running", total_steps=self.total_steps)
         self.model.train()
@@ -353,14 +373,14 @@ class QLoRARun:
             window_tokens += step_tokens
             st["last_loss"] = loss_total / n_trained
             step = st["step"]
-            if step % int(t.log_every) == 0 or step == self.total_steps:
+            if step % t.log_every == 0 or step == self.total_steps:
                 elapsed = max(1e-9, time.perf_counter() - window_start)
                 self._metrics(st["last_loss"], lr, grad_norm, window_tokens / elapsed, len(batches))
                 window_tokens, window_start = 0, time.perf_counter()
-            if self.eval_examples and int(t.eval_every) and step % int(t.eval_every) == 0 and step < self.total_steps:
+            if self.eval_examples and t.eval_every and step % t.eval_every == 0 and step < self.total_steps:
                 if self.evaluate():
                     return "early_stopping"
-            if int(t.save_every) and step % int(t.save_every) == 0 and step < self.total_steps:
+            if t.save_every and step % t.save_every == 0 and step < self.total_steps:
                 self.checkpoint()
         return "completed"
 
@@ -386,9 +406,9 @@ class QLoRARun:
 
         t, st = self.recipe.training, self.state
         d = self.recipe.data
-        batches = epoch_batches(self.eval_examples, packing=bool(d.packing), max_seq_len=int(d.max_seq_len),
-                                micro_batch_size=int(t.micro_batch_size), pad_id=int(self.tokenizer.pad_token_id),
-                                seed=int(t.seed), epoch=0)
+        batches = epoch_batches(self.eval_examples, packing=d.packing, max_seq_len=d.max_seq_len,
+                                micro_batch_size=t.micro_batch_size, pad_id=int(self.tokenizer.pad_token_id),
+                                seed=t.seed, epoch=0)
         eval_mode(self.model)
         total, count = 0.0, 0
         with torch.no_grad():
@@ -398,7 +418,7 @@ class QLoRARun:
         self.model.train()
         eval_loss = total / max(1, count)
         best = st["best_eval_loss"]
-        is_best = best is None or eval_loss < best - float(t.early_stopping.min_delta)
+        is_best = best is None or eval_loss < best - t.early_stopping.min_delta
         if is_best:
             st["best_eval_loss"], st["best_step"], st["evals_without_improvement"] = eval_loss, st["step"], 0
             save_adapter_atomic(self.model, self.run_dir / "checkpoints" / "best", self._adapter_extras)
@@ -407,13 +427,13 @@ class QLoRARun:
         st["last_eval_loss"], st["last_eval_step"] = eval_loss, st["step"]
         self.ev.emit("eval", step=st["step"], eval_loss=eval_loss, best_eval_loss=st["best_eval_loss"],
                      is_best=is_best)
-        patience = int(t.early_stopping.patience)
+        patience = t.early_stopping.patience
         return patience > 0 and st["evals_without_improvement"] >= patience
 
     def checkpoint(self) -> Path:
         """Write checkpoints/step-N (atomic) and emit a checkpoint event."""
         path = save_checkpoint(self.run_dir, self.state["step"], self.model, self.optimizer, self.scheduler,
-                               dict(self.state), int(self.recipe.training.keep_checkpoints))
+                               dict(self.state), self.recipe.training.keep_checkpoints)
         self.ev.emit("checkpoint", step=self.state["step"], path=str(path))
         return path
 
@@ -424,7 +444,7 @@ class QLoRARun:
         self.tokenizer.save_pretrained(folder)
         q = self.recipe.quantization
         meta = {"base_model": self.recipe.model_location(), "run_id": self.run_dir.name, "step": self.state["step"],
-                "quantization": q.to_dict(), "chat_template": str(self.recipe.data.chat_template)}
+                "quantization": as_dict(q), "chat_template": self.recipe.data.chat_template}
         (folder / ADAPTER_META).write_text(json.dumps(meta, indent=2) + "\n")
 
     def save(self, ended: str) -> Path:
@@ -486,7 +506,11 @@ class QLoRARun:
             raise RunFailed(self.run_dir, failure) from err
         finally:
             self._restore_signals()
+            if self.ev.trackers is not None:
+                self.ev.trackers.close()
             self.ev.writer.close()
+            if self.lock is not None:
+                self.lock.release()
 
 
 def _targets(spec: Any) -> Any:
@@ -497,13 +521,14 @@ def _targets(spec: Any) -> Any:
 
 def run_training(recipe_path: str | os.PathLike[str], *, output_dir: str | os.PathLike[str] | None = None,
                  max_steps: int | None = None, run_id: str | None = None, resume: bool = False,
-                 on_event: EventCallback | None = None) -> Path:
+                 on_event: EventCallback | None = None, run_dir: str | os.PathLike[str] | None = None) -> Path:
     """Train the recipe and return the run directory.
 
     Raises RunFailed (with `.exit_code` 2/3/4/1 and the classified failure) when the run fails,
     RunStopped (exit code 130) after SIGTERM/SIGINT, UsageError (2) for bad arguments. Every
-    event is also passed to `on_event` right after it is written to events.jsonl.
+    event is also passed to `on_event` right after it is written to events.jsonl. `run_dir` is the
+    run folder to use as is (the server makes it); without it the folder is found or made here.
     """
     run = QLoRARun(Path(recipe_path), output_dir=Path(output_dir) if output_dir else None, max_steps=max_steps,
-                   run_id=run_id, resume=resume, on_event=on_event)
+                   run_id=run_id, resume=resume, on_event=on_event, run_dir=Path(run_dir) if run_dir else None)
     return run.execute()

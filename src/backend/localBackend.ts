@@ -1,0 +1,136 @@
+/**
+ * The local backend as one object: its server process (LocalBackendLauncher), the one connection
+ * to it, and the ONE serializer every start and restart goes through, so two servers never start
+ * at once and nothing restarts the server behind its owner's back. A connection that loses its
+ * server does not start one: it asks this object, which starts a fresh server through the same
+ * serializer and replaces the connection. The delivery state of run events (RunWatches) outlives
+ * connections, so every event reaches listeners exactly once, also across server restarts.
+ * No `vscode` import: the Ctx owns one of these; the backend tests drive it directly.
+ */
+import type { RunEvent } from '../protocol';
+import type { BackendPhase } from '../runs/backendState';
+import { BackendError, type BackendConnection } from './connection';
+import { LocalBackendLauncher, type LauncherOptions } from './localLauncher';
+import { silentLogger, type Logger } from './logger';
+import { RunWatches } from './runWatches';
+import { SerialStarter } from './serialStarter';
+import { connectWebSocket, type ReconnectOptions } from './wsConnection';
+
+/** What a start needs, resolved fresh each time (the interpreter or the token may have changed). */
+export interface LaunchSpec extends Omit<LauncherOptions, 'logger'> {
+  /** Changes when a different server is needed (interpreter, runs folder, environment). */
+  key: string;
+}
+
+/** How to build and follow the local backend. */
+export interface LocalBackendOptions {
+  launchSpec: () => Promise<LaunchSpec>;
+  logger?: Logger;
+  clientName: string;
+  clientVersion?: string;
+  reconnect?: ReconnectOptions;
+  onPhase?: (p: BackendPhase) => void;
+  onEvent?: (ev: RunEvent) => void;
+  /** Called once a fresh connection says hello, before waiting callers get it. */
+  onConnected?: (conn: BackendConnection) => Promise<void>;
+}
+
+/** The local backend: server + connection + the one start/restart serializer. */
+export class LocalBackend {
+  private readonly log: Logger;
+  private readonly serial = new SerialStarter(() => this.startOnce());
+  private readonly watches = new RunWatches();
+  private launcher: LocalBackendLauncher | undefined;
+  private launcherKey = '';
+  private conn: BackendConnection | undefined;
+  private restartRequested = false;
+  private phaseValue: BackendPhase = 'disconnected';
+  private disposed = false;
+
+  constructor(private readonly opts: LocalBackendOptions) {
+    this.log = opts.logger ?? silentLogger();
+  }
+
+  /** The connection phase. */
+  get phase(): BackendPhase {
+    return this.phaseValue;
+  }
+
+  /** The connected backend, started on first need; concurrent callers share one start. */
+  connection(): Promise<BackendConnection> {
+    if (this.conn && this.phaseValue === 'connected') return Promise.resolve(this.conn);
+    return this.serial.current() ?? this.serial.request();
+  }
+
+  /** Stops the server (when this window started it) and starts a fresh one; calls meanwhile fold into one. */
+  restart(): Promise<BackendConnection> {
+    this.restartRequested = true;
+    return this.serial.request();
+  }
+
+  /** Releases the connection and stops the server this object started (runs keep training). */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    this.teardown();
+    await this.launcher?.stop();
+  }
+
+  private async startOnce(): Promise<BackendConnection> {
+    if (this.disposed) throw new BackendError('disconnected', 'the QLoRA backend was shut down');
+    const restart = this.restartRequested;
+    this.restartRequested = false;
+    this.teardown();
+    this.setPhase('connecting');
+    try {
+      const spec = await this.opts.launchSpec();
+      if (!this.launcher || this.launcherKey !== spec.key || restart) {
+        await this.launcher?.stop();
+        this.launcher = new LocalBackendLauncher({ ...spec, logger: this.log });
+        this.launcherKey = spec.key;
+      }
+      const launcher = this.launcher;
+      const { url, token, pid } = await launcher.start();
+      this.log.info(`backend pid ${pid} listening at ${url}`);
+      const conn = await connectWebSocket({
+        url,
+        token,
+        logger: this.log,
+        reconnect: this.opts.reconnect ?? true,
+        clientName: this.opts.clientName,
+        clientVersion: this.opts.clientVersion,
+        watches: this.watches,
+        onRunEvent: (ev) => this.opts.onEvent?.(ev),
+        resolveEndpoint: async () => {
+          const ep = launcher.alive();
+          if (ep) return ep;
+          // The server is gone: a fresh one starts through the serializer, which replaces this connection.
+          this.log.warn('the backend process is gone; starting a new one');
+          void (this.serial.current() ?? this.serial.request()).catch((e: unknown) => this.log.error(`backend restart failed: ${String(e)}`));
+          throw new BackendError('disconnected', 'the backend process is gone; a new one is starting');
+        },
+      });
+      this.conn = conn;
+      conn.onStateChange((s) => {
+        if (this.conn === conn) this.setPhase(s);
+      });
+      this.setPhase('connected');
+      await this.opts.onConnected?.(conn);
+      return conn;
+    } catch (err) {
+      this.setPhase('failed');
+      throw err;
+    }
+  }
+
+  private teardown(): void {
+    const conn = this.conn;
+    this.conn = undefined;
+    conn?.dispose();
+  }
+
+  private setPhase(p: BackendPhase): void {
+    if (p === this.phaseValue) return;
+    this.phaseValue = p;
+    this.opts.onPhase?.(p);
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Which adapter a command acts on, and its facts from the backend (`adapter.info`): from the
+ * explorer (a folder), the runs tree (a run), a test (`{adapterDir}` / `{runId}`) or a quick pick
+ * over the adapter folders the workspace scan and the backend's runs name. The extension reads
+ * no file of the adapter itself: a remote backend's folders are not on this machine.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { Ctx } from '../ctx';
+import type { AdapterInfo } from '../protocol';
+import type { Views } from '../views';
+import { pathOf, runIdOf } from './pickers';
+
+/** A short menu label for an adapter folder: its parent's name and its own. */
+export function adapterLabel(dir: string): string {
+  return `${path.basename(path.dirname(dir))}/${path.basename(dir)}`;
+}
+
+/** Adapter folders to offer: the workspace scan's and those of the backend's runs. */
+export async function knownAdapters(ctx: Ctx, views: Views): Promise<string[]> {
+  const scanned = await views.adapters.rescan();
+  return [...new Set([...scanned, ...ctx.runs.list().flatMap((r) => (r.adapter_path ? [r.adapter_path] : []))])];
+}
+
+/** The adapter's facts, or undefined when the user dismissed the pick. */
+export async function resolveAdapter(ctx: Ctx, views: Views, arg: unknown, title: string): Promise<AdapterInfo | undefined> {
+  const dir = pathOf(arg, 'adapterDir');
+  const runId = dir ? undefined : runIdOf(arg);
+  const conn = await ctx.backend();
+  if (dir) return conn.request('adapter.info', { adapter_dir: dir });
+  if (runId) return conn.request('adapter.info', { run_id: runId });
+  const known = await knownAdapters(ctx, views);
+  if (known.length === 0) {
+    void vscode.window.showInformationMessage(`${title}: no adapter folder (one holding adapter_config.json) found. Finish a run first.`);
+    return undefined;
+  }
+  const pick = await vscode.window.showQuickPick(
+    known.map((d) => ({ label: adapterLabel(d), description: d, dir: d })),
+    { title, placeHolder: 'Pick an adapter' },
+  );
+  return pick ? conn.request('adapter.info', { adapter_dir: pick.dir }) : undefined;
+}

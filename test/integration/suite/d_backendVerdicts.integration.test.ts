@@ -1,0 +1,66 @@
+/**
+ * In real VS Code, the backend's verdicts reach the user: a resume the backend refuses is not
+ * offered, and when asked anyway its reason is shown while the run keeps its real state; the
+ * Hugging Face token commands keep the token out of settings and files.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { QloraStudioApi } from '../../../src/extension';
+import { activateExtension, ensureTinyExample, until, workspaceRoot } from './helpers';
+
+function filesUnder(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
+    const p = path.join(dir, d.name);
+    if (d.isDirectory()) return d.name === 'model' || d.name === 'node_modules' ? [] : filesUnder(p);
+    return [p];
+  });
+}
+
+describe('The backend decides, the extension shows', function () {
+  this.timeout(10 * 60_000);
+  let api: QloraStudioApi;
+
+  before(async () => {
+    api = (await activateExtension()).api;
+  });
+
+  it('a run that failed before its first checkpoint is not resumable, and a resume shows the backend refusal', async () => {
+    const tiny = path.dirname(ensureTinyExample(workspaceRoot()));
+    const data = path.join(tiny, 'bad-rows.jsonl');
+    const recipe = path.join(tiny, 'bad-rows.qlora.yaml');
+    fs.writeFileSync(data, '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n{not json\n');
+    fs.writeFileSync(recipe, 'base_model: ./model\ndata:\n  train: ./bad-rows.jsonl\n  max_seq_len: 64\ntraining:\n  max_steps: 4\noutput:\n  run_name: bad-rows\n');
+    try {
+      const started = await vscode.commands.executeCommand<unknown>('qloraStudio.startRun', vscode.Uri.file(recipe));
+      assert.equal(typeof started, 'string', `Start QLoRA Run returned ${JSON.stringify(started)}; last error: ${api.lastCommandError() ?? 'none'}`);
+      const id = started as string;
+      assert.match(id, /^bad-rows-/, 'the backend named the run from output.run_name');
+      const failed = await api.waitForRun(id, 5 * 60_000);
+      assert.equal(failed.state, 'failed', `the run ended ${failed.state}`);
+      const verdict = await until('the backend verdict on resuming it', 30_000, () => api.run(id)?.resumable);
+      assert.equal(verdict, false, 'a failed run without a checkpoint is not resumable');
+
+      const resumed = await vscode.commands.executeCommand<unknown>('qloraStudio.resumeRun', id);
+      assert.equal(resumed, undefined, 'no resume happened');
+      assert.match(api.lastCommandError() ?? '', /qloraStudio\.resumeRun: .*(resum|checkpoint)/i, `the refusal is shown: ${api.lastCommandError() ?? 'none'}`);
+      await new Promise((r) => setTimeout(r, 2000));
+      assert.equal(api.run(id)?.state, 'failed', 'the run still shows what it is, not queued');
+    } finally {
+      fs.rmSync(recipe, { force: true });
+      fs.rmSync(data, { force: true });
+    }
+  });
+
+  it('the Hugging Face token is set and cleared through secret storage, never in settings or files', async () => {
+    const token = 'hf_integrationTestToken0123456789';
+    assert.equal(await vscode.commands.executeCommand('qloraStudio.setHfToken', { token }), true, `set: ${api.lastCommandError() ?? ''}`);
+    await until('the backend to come back with the token', 120_000, () => (api.backendPhase() === 'connected' ? true : undefined));
+    const config = JSON.stringify(vscode.workspace.getConfiguration('qloraStudio'));
+    assert.ok(!config.includes(token), 'not in the settings');
+    for (const f of filesUnder(workspaceRoot())) assert.ok(!fs.readFileSync(f, 'latin1').includes(token), `${f} carries the token`);
+    assert.equal(await vscode.commands.executeCommand('qloraStudio.clearHfToken'), true);
+    await until('the backend to come back without the token', 120_000, () => (api.backendPhase() === 'connected' ? true : undefined));
+  });
+});
