@@ -42,12 +42,16 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     Readers (the server, the extension) poll this file; they must never see half of it.
     """
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, default=str)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not also keep a half-written temp file
+        raise
 
 
 def read_run_json(run_dir: Path) -> dict[str, Any]:
@@ -112,7 +116,10 @@ def find_resumable_run(runs_root: Path, recipe_path: Path) -> Path | None:
     target = str(Path(recipe_path).resolve())
     candidates = []
     for d in root.iterdir():
-        info = read_run_json(d) if d.is_dir() else {}
+        try:
+            info = read_run_json(d) if d.is_dir() else {}
+        except (OSError, ValueError):  # another run's broken run.json must not stop this resume
+            continue
         if not info or info.get("recipe_path") != target:
             continue
         if info.get("state") == "completed" or latest_checkpoint(d) is None:
