@@ -57,7 +57,7 @@ async def recipe_validate(srv: BackendServer, conn: Connection, rid: Any, p: dic
         path = p.get("path")
         if not path:
             raise ProtocolError("invalid_params", "recipe.validate needs `text` or `path`")
-        text, source = _read_text(path), source or path
+        text, source = _read_text(srv.paths.confine(path, "recipe")), source or path
     issues = await asyncio.to_thread(validate_recipe_text, text, source or "<recipe>")
     return {"issues": [_issue(i) for i in issues]}
 
@@ -66,13 +66,14 @@ async def dataset_preview(srv: BackendServer, conn: Connection, rid: Any, p: dic
     """Examples as the trainer sees them, bad rows, stats."""
     from ..data import preview
 
-    recipe = await _load_recipe(p["recipe_path"])
+    recipe = await _load_recipe(srv.paths.confine(p["recipe_path"], "recipe"))
     out = await asyncio.to_thread(preview, recipe, p["limit"], p["offset"])
     return dict(out)
 
 
 async def run_start(srv: BackendServer, conn: Connection, rid: Any, p: dict[str, Any]) -> Any:
     """Spawn a run process (or resume one)."""
+    srv.paths.confine(p["recipe_path"], "recipe")
     rec = await srv.supervisor.start(p["recipe_path"], p.get("run_id"), p["resume"], p.get("max_steps"), p.get("memory_limit_mb"))
     return srv.supervisor.info(rec)
 
@@ -143,7 +144,8 @@ async def adapter_merge(srv: BackendServer, conn: Connection, rid: Any, p: dict[
     """Merge an adapter into its base, with progress partials."""
     from ..merge import merge_adapter
 
-    adapter = Path(p["adapter_dir"]).expanduser()
+    adapter = srv.paths.confine(p["adapter_dir"], "adapter folder")
+    srv.paths.confine(p["out_dir"], "merge output folder")
     if not (adapter / "adapter_config.json").is_file():
         raise ProtocolError("invalid_params", f"{adapter} holds no adapter_config.json: pick an adapter folder (a run's adapter/ or checkpoints/step-N/)")
     loop = asyncio.get_running_loop()
@@ -170,9 +172,10 @@ async def memory_estimate(srv: BackendServer, conn: Connection, rid: Any, p: dic
     from ..estimate import estimate_memory
 
     if p.get("recipe_path"):
-        recipe = await _load_recipe(p["recipe_path"])
+        recipe = await _load_recipe(srv.paths.confine(p["recipe_path"], "recipe"))
     elif p.get("text") is not None:
-        recipe = await _recipe_from_text(p["text"], p.get("recipe_dir"))
+        recipe = await _recipe_from_text(p["text"], str(srv.paths.confine(p["recipe_dir"], "recipe folder"))
+                                         if p.get("recipe_dir") else None)
     else:
         raise ProtocolError("invalid_params", "memory.estimate needs `recipe_path` or `text`")
     return dict(await asyncio.to_thread(estimate_memory, recipe, p.get("model_config")))
@@ -195,7 +198,7 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def _read_text(path: str) -> str:
+def _read_text(path: str | Path) -> str:
     try:
         return Path(path).expanduser().read_text(encoding="utf-8")
     except OSError as e:
@@ -207,7 +210,7 @@ def _issue(i: Any) -> dict[str, Any]:
     return dict(i.to_dict())
 
 
-async def _load_recipe(path: str) -> Any:
+async def _load_recipe(path: str | Path) -> Any:
     from ..recipe import RecipeError, load_recipe
 
     if not Path(path).expanduser().is_file():
