@@ -17,9 +17,8 @@ from test_server_harness import ServerProc
 SECRET = "SECRET-CONTENT-7f3a: do not echo"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    runs = tmp_path_factory.mktemp("hostile") / "runs"
+def make_big_run(runs: Path) -> None:
+    """runs/big: a finished run whose ~10 MB log every attach replays in full."""
     big = runs / "big"
     big.mkdir(parents=True)
     w = EventWriter(big / "events.jsonl", "big")
@@ -28,6 +27,12 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     w.status("completed")
     w.close()
     update_run_json(big, run_id="big", state="completed", pid=None, recipe_path=str(runs / "r.qlora.yaml"))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    runs = tmp_path_factory.mktemp("hostile") / "runs"
+    make_big_run(runs)
     srv = ServerProc(runs)
     yield srv
     srv.stop()
@@ -37,13 +42,14 @@ def _rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
-def test_a_client_that_never_reads_is_cut_within_a_byte_budget(server: ServerProc) -> None:
+def flood_without_reading(server: ServerProc, n: int = 400) -> tuple[float, float]:
+    """A client sends n replay requests and never reads; returns the server's RSS (MB) before and at peak."""
     before = _rss_mb(server.pid)
     c = server.client()
     peak = before
     sent = 0
     try:
-        for i in range(400):  # 400 replays of 10 MB would be 4 GB if the queue were unbounded
+        for i in range(n):  # 400 replays of 10 MB would be 4 GB if the queue were unbounded
             c.send_raw(json.dumps({"id": 1000 + i, "method": "run.attach", "params": {"run_id": "big", "after_seq": 0}}))
             sent += 1
             if i % 20 == 0:
@@ -53,9 +59,13 @@ def test_a_client_that_never_reads_is_cut_within_a_byte_budget(server: ServerPro
     finally:
         c.ws.socket.close()  # drop it without a closing handshake: this client never reads
     time.sleep(2)
-    peak = max(peak, _rss_mb(server.pid))
+    return before, max(peak, _rss_mb(server.pid))
+
+
+def test_a_client_that_never_reads_is_cut_within_a_byte_budget(server: ServerProc) -> None:
+    before, peak = flood_without_reading(server)
     assert server.proc.poll() is None
-    assert peak - before < 400, (before, peak, sent)
+    assert peak - before < 400, (before, peak)
     fresh = server.client()
     assert [r["run_id"] for r in fresh.ok("run.list", {})["runs"]] == ["big"]
     fresh.close()

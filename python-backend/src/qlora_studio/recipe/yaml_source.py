@@ -56,7 +56,7 @@ _CoreResolver.add_implicit_resolver(
 #: that expand to millions of values, or thousands of nested brackets) before it costs time,
 #: memory or the interpreter's stack.
 MAX_DEPTH = 64
-MAX_VALUES = 50_000
+MAX_VALUES = 10_000
 
 
 class _TooBig(Exception):
@@ -77,6 +77,20 @@ class _Loader(Reader, Scanner, Parser, Composer, _CoreResolver):
         Composer.__init__(self)
         _CoreResolver.__init__(self)
         self._depth = 0
+
+    # The scanner looks ahead through open brackets with work that grows with their depth, so
+    # nesting is refused where it is scanned as well as where it is composed.
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 - PyYAML's name
+        if self.flow_level >= MAX_DEPTH:
+            mark = self.get_mark()
+            raise _TooBig(mark.line + 1, mark.column + 1, _too_deep())
+        super().fetch_flow_collection_start(TokenClass)
+
+    def add_indent(self, column: int) -> bool:
+        if len(self.indents) >= MAX_DEPTH:
+            mark = self.get_mark()
+            raise _TooBig(mark.line + 1, mark.column + 1, _too_deep())
+        return bool(super().add_indent(column))
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         # PyYAML composes recursively: refuse deep nesting before it exhausts the stack.
