@@ -134,6 +134,11 @@ class EventWriter:
         """Emit a log event."""
         return self.emit("log", level=level, message=message)
 
+    def sync(self) -> None:
+        """Flush the log to disk (not just to the OS), so a power cut cannot take what came before."""
+        with self._lock:
+            os.fsync(self._f.fileno())
+
     def close(self) -> None:
         """Close the file; later emits fail."""
         with self._lock:

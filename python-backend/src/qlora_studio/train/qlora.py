@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..events import EventWriter
+from ..publish import fsync_dir
 from ..rundir import (ADAPTER_META, EVENTS, FROZEN_RECIPE, clear_stale_temps, find_resumable_run, latest_checkpoint,
                       new_run_id, read_run_json, update_run_json)
 from .batches import MicroBatch, epoch_batches
@@ -150,7 +151,10 @@ class QLoRARun:
             run_dir.mkdir(parents=True, exist_ok=True)
             if self.recipe_path.is_file():
                 raw = self.recipe_path.read_bytes()
-                (run_dir / FROZEN_RECIPE).write_bytes(raw)
+                with open(run_dir / FROZEN_RECIPE, "wb") as f:
+                    f.write(raw)
+                    f.flush()
+                    os.fsync(f.fileno())  # the frozen recipe must outlive a power cut like the checkpoints
                 try:
                     self._recipe_text = raw.decode("utf-8-sig")
                 except UnicodeDecodeError:
@@ -159,6 +163,8 @@ class QLoRARun:
                             pid=os.getpid(), recipe_path=str(self.recipe_path), base_model=None,
                             total_steps=None, state="queued")
         self.run_dir = run_dir
+        fsync_dir(run_dir)
+        fsync_dir(run_dir.parent)
         clear_stale_temps(run_dir)
         if self.resume:
             update_run_json(run_dir, pid=os.getpid())
@@ -468,6 +474,7 @@ class QLoRARun:
         path = save_checkpoint(self.run_dir, self.state["step"], self.model, self.optimizer, self.scheduler,
                                dict(self.state), int(self.recipe.training.keep_checkpoints))
         self.ev.emit("checkpoint", step=self.state["step"], path=str(path))
+        self.ev.writer.sync()  # the log up to this checkpoint is as durable as the checkpoint
         return path
 
     # ---------------------------------------------------------------- save
