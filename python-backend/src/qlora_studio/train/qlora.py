@@ -190,9 +190,9 @@ class QLoRARun:
 
     def _run_name(self) -> str | None:
         try:
-            import yaml
+            from ..recipe.yaml_source import parse_yaml  # bounded: a hostile recipe costs nothing here
 
-            doc = yaml.safe_load(self.recipe_path.read_text(encoding="utf-8"))
+            doc = parse_yaml(self.recipe_path.read_text(encoding="utf-8")).value
             name = (doc.get("output") or {}).get("run_name")
             return str(name) if name else None
         except Exception:  # the name is cosmetic; validation reports the real problem later
