@@ -185,6 +185,8 @@ class QLoRARun:
                 continue  # another run's broken run.json is that run's problem
             if not wanted and (info.get("recipe_path") != str(self.recipe_path) or info.get("state") == "completed"):
                 continue
+            if _alive(info.get("pid")):
+                continue  # its writer may be between writing and renaming right now
             notes += [f"{d.name}: {n}" for n in recover_temp_checkpoints(d)]
         return notes
 
@@ -578,6 +580,19 @@ class QLoRARun:
             self.ev.status("failed", message=message)
         except Exception:  # noqa: BLE001 - the caller raises the original error next
             pass
+
+
+def _alive(pid: Any) -> bool:
+    """Whether another process with this pid runs (after a power cut the recorded one does not)."""
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _keep_training_kernels(model: Any) -> None:
