@@ -2,6 +2,7 @@
 # `npm test`: set up, then run every test tier. Stops at the first failing tier.
 #   1 TypeScript unit tests (no vscode)         4 extension inside real VS Code (code-server + Chromium)
 #   2 Python tests (real bitsandbytes NF4, CPU)  5 UI end-to-end (Playwright)
+#     (tier 2 includes the fuzz tests, python-backend/tests/test_fuzz.py: hostile recipes, rows, frames)
 #   3 TypeScript client against the real Python server
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -91,8 +91,10 @@ def test_hub_id_without_datasets_package_says_how_to_install(monkeypatch):
         list(read_rows("someone/some-dataset", base_dir=DATA))
 
 
-def test_non_utf8_file_is_a_clear_error(tmp_path):
+def test_non_utf8_line_is_a_bad_row_with_its_line_and_byte_offset(tmp_path):
     p = tmp_path / "latin1.jsonl"
-    p.write_bytes('{"text": "café"}\n'.encode("latin-1"))
-    with pytest.raises(DataSourceError, match="not UTF-8"):
-        list(read_rows(str(p), base_dir=None))
+    p.write_bytes(b'{"text": "ok"}\n' + '{"text": "café"}\n'.encode("latin-1") + b'{"text": "after"}\n')
+    good, bad = _split(read_rows(str(p), base_dir=None))
+    assert [r.line for r in good] == [1, 3]
+    assert [(b.line, b.kind) for b in bad] == [(2, "invalid_text")]
+    assert "not UTF-8" in bad[0].message and "byte offset 28 " in bad[0].message

@@ -32,7 +32,10 @@ class ServerProc:
             e["QLORA_STUDIO_ENGINE_CMD"] = json.dumps([sys.executable, str(FAKE_ENGINE)])
         e.update(env or {})
         self.runs_dir = runs_dir
-        self.proc = subprocess.Popen([sys.executable, "-m", "qlora_studio.server", "--runs-dir", str(runs_dir), *(extra_args or [])],
+        # Tests keep recipes and models in sibling temp folders: allow the session's temp root.
+        roots = ["--allow-root", str(runs_dir.resolve().parents[1])]
+        self.proc = subprocess.Popen([sys.executable, "-m", "qlora_studio.server", "--runs-dir", str(runs_dir), *roots,
+                                      *(extra_args or [])],
                                      stdout=subprocess.PIPE, stderr=open(runs_dir.parent / f"server-{time.time_ns()}.log", "wb"), env=e)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode()

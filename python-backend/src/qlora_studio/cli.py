@@ -84,6 +84,7 @@ class _RunDisplay:
                                  transient=False, disable=not self.tty)
         self.task = self.progress.add_task("run", total=None, state="loading", info="")
         self.last_plain = -1
+        self.saw_error = False
 
     def __enter__(self) -> "_RunDisplay":
         self.progress.start()
@@ -118,6 +119,7 @@ class _RunDisplay:
         elif t == "log" and d["level"] != "info":
             self.console.print(f"{d['level']}: {d['message']}", markup=False)
         elif t == "error":
+            self.saw_error = True
             self.console.print(f"error ({d['kind']}): {d['message']}", markup=False)
             if d.get("hint"):
                 self.console.print(f"hint: {d['hint']}", markup=False)
@@ -135,6 +137,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                                    run_id=args.run_id, resume=args.resume, on_event=display.on_event,
                                    run_dir=args.run_dir)
         except RunFailed as e:
+            if not display.saw_error:  # the event log could not be written (read-only or full disk)
+                display.console.print(f"error: {e.failure.message}", markup=False)
+                if e.failure.hint:
+                    display.console.print(f"hint: {e.failure.hint}", markup=False)
             if e.failure.kind == "exception" and e.failure.details:
                 display.console.print(e.failure.details, markup=False)
             if e.run_dir:
@@ -249,6 +255,19 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------- parser
+def _count(minimum: int) -> Any:
+    """An argparse type: an integer >= minimum, refused with a usage error (exit 2) otherwise."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is too small: use a number >= {minimum}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of every subcommand."""
     p = argparse.ArgumentParser(prog="qlora-studio", description="QLoRA Studio backend: recipes, QLoRA runs, "
@@ -264,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("recipe")
     r.add_argument("--output-dir", help="folder that holds runs/<run_id>/ (default: output.dir of the recipe)")
-    r.add_argument("--max-steps", type=int, help="override training.max_steps")
+    r.add_argument("--max-steps", type=_count(1), help="override training.max_steps (>= 1)")
     r.add_argument("--run-id", help="id of the run (default: generated from output.run_name); with --resume, the run to continue")
     r.add_argument("--run-dir", help="the run folder to write, as is (the server passes the one it made); "
                    "overrides --output-dir and --run-id")
@@ -274,8 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     pv = sub.add_parser("preview", help="show examples as the trainer sees them (trained tokens highlighted)")
     pv.add_argument("recipe")
-    pv.add_argument("--limit", type=int, default=5)
-    pv.add_argument("--offset", type=int, default=0)
+    pv.add_argument("--limit", type=_count(0), default=5, help="examples to show (>= 0)")
+    pv.add_argument("--offset", type=_count(0), default=0, help="index of the first example shown (>= 0)")
     pv.add_argument("--json", action="store_true", help="print the preview as JSON")
     pv.set_defaults(func=cmd_preview)
 

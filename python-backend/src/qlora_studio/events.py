@@ -20,6 +20,7 @@ Types and their data:
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -103,8 +104,27 @@ class EventWriter:
         with self._lock:
             self._seq += 1
             ev = {"run_id": self.run_id, "seq": self._seq, "type": type_, "time": time.time(), "data": data}
-            self._f.write((json.dumps(ev, separators=(",", ":"), default=_jsonable) + "\n").encode())
+            self._append((json.dumps(ev, separators=(",", ":"), default=_jsonable) + "\n").encode())
             return ev
+
+    def _append(self, line: bytes) -> None:
+        # All of the line or none of it: a full disk can accept part of a write, and a half line
+        # would hide every later event from readers. On failure the seq is not used up either.
+        start = self._f.tell()
+        try:
+            view = memoryview(line)
+            while view:
+                n = self._f.write(view)
+                if not n:
+                    raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+                view = view[n:]
+        except BaseException:
+            self._seq -= 1
+            try:
+                self._f.truncate(start)
+            except OSError:
+                pass
+            raise
 
     def status(self, state: str, **data: Any) -> dict[str, Any]:
         """Emit a status event (state must be one of RUN_STATES)."""
@@ -115,6 +135,11 @@ class EventWriter:
     def log(self, message: str, level: str = "info") -> dict[str, Any]:
         """Emit a log event."""
         return self.emit("log", level=level, message=message)
+
+    def sync(self) -> None:
+        """Flush the log to disk (not just to the OS), so a power cut cannot take what came before."""
+        with self._lock:
+            os.fsync(self._f.fileno())
 
     def close(self) -> None:
         """Close the file; later emits fail."""

@@ -46,12 +46,16 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     Readers (the server, the extension) poll this file; they must never see half of it.
     """
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, default=str)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not also keep a half-written temp file
+        raise
 
 
 def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
@@ -199,6 +203,8 @@ class RunDir:
         rd = cls(path)
         if recipe_path is not None and Path(recipe_path).is_file():
             shutil.copyfile(recipe_path, rd.frozen_recipe)
+            with open(rd.frozen_recipe, "rb") as f:
+                os.fsync(f.fileno())  # the frozen recipe must outlive a power cut like the checkpoints
         rd.update(run_id=run_id, created=time.time(), pid=None,
                   recipe_path=str(Path(recipe_path).resolve()) if recipe_path else None,
                   base_model=None, total_steps=None, state="queued")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from .formats import row_to_conversation
 from .masking import Encoded, encode_conversation, encode_text, require_fast
 from .readers import read_rows
-from .rows import BadDataError, BadRow, DataSourceError, Example, Record, RowError
+from .rows import BadDataError, BadRow, DataSourceError, Example, Record, RowError, inspect_value
 from .templates import ChatTemplate, resolve_chat_template, template_name
 
 if TYPE_CHECKING:
@@ -67,8 +67,27 @@ def load_tokenizer(recipe: Recipe) -> Any:
     return tokenizer
 
 
+#: A token is rarely longer than a few characters; a row holding this many characters per token of
+#: max_seq_len would be mostly cut away, so it is refused before tokenizing (which would cost
+#: memory and time in proportion to the whole row).
+MAX_CHARS_PER_TOKEN = 64
+
+
+def check_row_size(value: Any, max_seq_len: int) -> None:
+    """Refuse, in one pass and without tokenizing, a row too deep, undecodable or far too long."""
+    chars, problem = inspect_value(value)
+    if problem is not None:
+        raise problem
+    limit = int(max_seq_len) * MAX_CHARS_PER_TOKEN
+    if chars > limit:
+        raise RowError("too_large", f"the row holds {chars:,} characters, far more than data.max_seq_len "
+                       f"({max_seq_len} tokens, about {limit:,} characters at most) can train on; split it "
+                       "into several rows or shorten it")
+
+
 def encode_value(value: Any, data: Any, tokenizer: Any, template: ChatTemplate | None) -> Encoded:
     """Encode one raw row per ``data.format``; raises :class:`RowError` for a bad row."""
+    check_row_size(value, data.max_seq_len)
     conv = row_to_conversation(value, data)
     if isinstance(conv, str):
         return encode_text(conv, tokenizer, data.max_seq_len)
@@ -89,6 +108,9 @@ def encode_records(rows: Iterable[Record | BadRow], data: Any, tokenizer: Any,
             good.append((row, encode_value(row.value, data, tokenizer, template)))
         except RowError as err:
             bad.append(BadRow(row.source, row.line, err.kind, err.message))
+        except (RecursionError, UnicodeError) as err:  # whatever a hostile row reaches, it stays one bad row
+            kind = "too_large" if isinstance(err, RecursionError) else "invalid_text"
+            bad.append(BadRow(row.source, row.line, kind, f"cannot encode this row: {str(err)[:200]}"))
     return good, bad
 
 
@@ -150,8 +172,8 @@ def build_dataset(recipe: Recipe, tokenizer: Any) -> DatasetBuild:
         eval_ = [_to_example(r, e) for r, e in eval_good]
     else:
         train, eval_ = _split(train, data.eval_split, recipe.training.seed)
-    if bad and not data.skip_bad_rows:
-        raise BadDataError(bad)
+    if bad and (not data.skip_bad_rows or any(b.fatal for b in bad)):
+        raise BadDataError(bad if not data.skip_bad_rows else [b for b in bad if b.fatal])
     if not train:
         raise DataSourceError(f"{data.train}: no usable training example"
                               + (f" ({len(bad)} bad row(s) skipped)" if bad else ""))

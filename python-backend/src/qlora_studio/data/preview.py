@@ -49,6 +49,9 @@ def preview(recipe: Any, limit: int = 50, offset: int = 0, tokenizer: Any = None
     template = compile_recipe_template(recipe, tok)
     rows = read_rows(data.train, base_dir=recipe.recipe_dir, split=data.split)
     good, bad = encode_records(rows, data, tok, template)
+    if getattr(data, "eval", None):  # the run reads it too: its bad rows must show here first
+        eval_rows = read_rows(data.eval, base_dir=recipe.recipe_dir, split=getattr(data, "split", "train"))
+        bad += encode_records(eval_rows, data, tok, template)[1]
     examples = [Example(e.input_ids, e.labels, r.source, r.line, e.truncated) for r, e in good]
     stats = dataset_stats(examples, [], bad)
     if data.packing and examples:

@@ -6,8 +6,12 @@ Line numbers are what an editor shows, so the dataset doctor can jump to them:
 * ``.json``: a list of objects; each element's line is the file line where the element starts,
   found by decoding the list one element at a time with :meth:`json.JSONDecoder.raw_decode` at
   known offsets. A ``.json`` file whose top level is an object is read as JSON Lines (a common
-  mislabelling). Parsing stops at the first syntax error, which becomes one ``malformed_json`` bad
-  row saying that the rest of the file was not read.
+  mislabelling). Parsing stops at the first syntax error, which becomes one *fatal* bad row:
+  the rows after it cannot be read, so ``skip_bad_rows`` cannot skip it.
+
+Every row is decoded on its own: bytes that are not UTF-8, numbers past Python's digit limit and
+absurd nesting are bad rows with their line (invalid UTF-8 also names the file's byte offset),
+never an exception that ends the whole read.
 * ``.csv``: a header row, then one record per row; the line is the file line where the record
   starts (quoted fields may span lines). Cells holding JSON lists/objects (e.g. ``messages``)
   are decoded by the formats, not here.
@@ -18,11 +22,12 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Union
 
-from .rows import BadRow, DataSourceError, Record
+from .rows import MAX_ROW_DEPTH, BadRow, DataSourceError, Record
 
 LOCAL_EXTENSIONS = (".jsonl", ".json", ".csv", ".parquet")
 
@@ -33,17 +38,49 @@ def _json_error_message(err: json.JSONDecodeError) -> str:
     return f"invalid JSON at column {err.colno}: {err.msg}"
 
 
+def _parse_failure(err: Exception) -> tuple[str, str]:
+    """(kind, message) for a JSON value that cannot be decoded even though its syntax may be fine."""
+    if isinstance(err, RecursionError):
+        return "too_large", (f"the row is nested too deeply to read (more than {MAX_ROW_DEPTH} levels is "
+                             "refused); a chat row is a few levels deep")
+    text = str(err)
+    if "digits" in text:  # Python's int-string conversion limit
+        return "malformed_json", "the row holds a number with thousands of digits; write it as a string or remove it"
+    return "malformed_json", f"cannot decode the row: {text[:200]}"
+
+
+def _utf8_message(byte_offset: int, bad: int, line_byte: int | None = None) -> str:
+    where = f" (byte {line_byte + 1} of this line)" if line_byte is not None else ""
+    return (f"not UTF-8 text: byte 0x{bad:02x} at byte offset {byte_offset} of the file{where}; "
+            "save the file as UTF-8")
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
 def read_jsonl(path: Path, source: str) -> Iterator[RowOrBad]:
-    """Yield one record per non-blank line; undecodable lines become ``malformed_json``."""
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+    """Yield one record per non-blank line; undecodable lines become bad rows with their line."""
+    offset = 0
+    with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
-            text = raw.strip()
+            start = offset
+            offset += len(raw)
+            body = raw[len(_BOM):] if lineno == 1 and raw.startswith(_BOM) else raw
+            skipped = len(raw) - len(body)
+            try:
+                text = body.decode("utf-8").strip()
+            except UnicodeDecodeError as err:
+                yield BadRow(source, lineno, "invalid_text",
+                             _utf8_message(start + skipped + err.start, body[err.start], skipped + err.start))
+                continue
             if not text:
                 continue
             try:
                 yield Record(source, lineno, json.loads(text))
             except json.JSONDecodeError as err:
                 yield BadRow(source, lineno, "malformed_json", _json_error_message(err))
+            except (RecursionError, ValueError) as err:
+                yield BadRow(source, lineno, *_parse_failure(err))
 
 
 def _skip_ws(text: str, pos: int) -> int:
@@ -52,9 +89,39 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
+# A byte that is not UTF-8, kept as a lone low surrogate by the "surrogateescape" decoding.
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]|[,:]')
+
+
+def _skip_value(text: str, pos: int) -> int | None:
+    """The end of the JSON value at `pos`, found without recursion (None when unbalanced)."""
+    depth = 0
+    for m in _JSON_TOKEN.finditer(text, pos):
+        tok = m.group()
+        if tok in "[{":
+            depth += 1
+        elif tok in "]}":
+            depth -= 1
+            if depth < 0:
+                return m.start()
+            if depth == 0:
+                return m.end()
+        elif depth == 0 and tok == ",":
+            return m.start()
+    return None
+
+
+def _byte_offset(text: str, pos: int) -> int:
+    return len(text[:pos].encode("utf-8", "surrogateescape"))
+
+
 def read_json(path: Path, source: str) -> Iterator[RowOrBad]:
     """Yield the elements of a top-level JSON list with the line where each one starts."""
-    text = path.read_text(encoding="utf-8-sig")
+    data = path.read_bytes()
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]
+    text = data.decode("utf-8", "surrogateescape")
     pos = _skip_ws(text, 0)
     if pos < len(text) and text[pos] == "{":
         # One object per line saved as .json: reading it as JSON Lines keeps every line number right.
@@ -63,21 +130,40 @@ def read_json(path: Path, source: str) -> Iterator[RowOrBad]:
     if pos >= len(text) or text[pos] != "[":
         yield BadRow(source, text.count("\n", 0, pos) + 1, "malformed_json",
                      "a .json dataset must be a list of objects ([{...}, {...}]); "
-                     "for one object per line use a .jsonl file")
+                     "for one object per line use a .jsonl file", fatal=True)
         return
     decoder = json.JSONDecoder()
     pos = _skip_ws(text, pos + 1)
     if pos < len(text) and text[pos] == "]":
         return
+    line, line_pos = 1, 0
     while True:
-        line = text.count("\n", 0, pos) + 1
+        line += text.count("\n", line_pos, pos)
+        line_pos = pos
         try:
-            value, pos = decoder.raw_decode(text, pos)
+            value, end = decoder.raw_decode(text, pos)
+            bad = _ESCAPED_BYTE.search(text, pos, end)
+            if bad:
+                off = _byte_offset(text, bad.start())
+                yield BadRow(source, line + text.count("\n", pos, bad.start()), "invalid_text",
+                             _utf8_message(off, ord(bad.group()) - 0xDC00))
+            else:
+                yield Record(source, line, value)
+            pos = end
         except json.JSONDecodeError as err:
-            yield BadRow(source, err.lineno, "malformed_json",
-                         _json_error_message(err) + "; the rest of the file was not read")
+            bad = _ESCAPED_BYTE.search(text, pos, err.pos + 1)
+            msg = (_utf8_message(_byte_offset(text, bad.start()), ord(bad.group()) - 0xDC00) if bad
+                   else _json_error_message(err))
+            at = bad.start() if bad else err.pos
+            yield BadRow(source, text.count("\n", 0, at) + 1, "malformed_json" if not bad else "invalid_text",
+                         msg + "; the rest of the file was not read", fatal=True)
             return
-        yield Record(source, line, value)
+        except (RecursionError, ValueError) as err:
+            end_or_none = _skip_value(text, pos)
+            yield BadRow(source, line, *_parse_failure(err), fatal=end_or_none is None)
+            if end_or_none is None:
+                return
+            pos = end_or_none
         pos = _skip_ws(text, pos)
         if pos < len(text) and text[pos] == ",":
             pos = _skip_ws(text, pos + 1)
@@ -85,20 +171,43 @@ def read_json(path: Path, source: str) -> Iterator[RowOrBad]:
         if pos < len(text) and text[pos] == "]":
             return
         yield BadRow(source, text.count("\n", 0, pos) + 1, "malformed_json",
-                     "expected ',' or ']' after a list element; the rest of the file was not read")
+                     "expected ',' or ']' after a list element; the rest of the file was not read", fatal=True)
         return
+
+
+#: Cells may legitimately hold long documents; the per-row bound (data.max_seq_len) decides later.
+_CSV_FIELD_LIMIT = 2**31 - 1
 
 
 def read_csv(path: Path, source: str) -> Iterator[RowOrBad]:
     """Yield one dict per CSV record, keyed by the header row."""
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+    csv.field_size_limit(_CSV_FIELD_LIMIT)
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         reader = csv.reader(fh)
         header: list[str] | None = None
         next_line = 1
-        for row in reader:
+        while True:
             start = next_line
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                next_line = reader.line_num + 1
+                yield BadRow(source, start, "malformed_json", f"cannot read this CSV record: {err}")
+                continue
             next_line = reader.line_num + 1
             if not row or all(not cell.strip() for cell in row):
+                continue
+            bad = next(((i, m) for i, cell in enumerate(row) if (m := _ESCAPED_BYTE.search(cell))), None)
+            if bad is not None:
+                col = header[bad[0]] if header and bad[0] < len(header) else f"#{bad[0] + 1}"
+                byte = _byte_offset(row[bad[0]], bad[1].start())
+                yield BadRow(source, start, "invalid_text",
+                             f"not UTF-8 text: byte 0x{ord(bad[1].group()) - 0xDC00:02x} at byte {byte + 1} of "
+                             f"the cell in column {col!r}; save the file as UTF-8", fatal=header is None)
+                if header is None:
+                    return
                 continue
             if header is None:
                 header = [h.strip() for h in row]

@@ -21,7 +21,13 @@ BAD_ROW_KINDS = (
     "template_error",
     "template_mismatch",
     "no_trained_tokens",
+    "invalid_text",
+    "too_large",
 )
+
+#: A chat row is a few levels deep (row -> messages -> message -> content parts); far deeper
+#: nesting is hostile or broken input and is refused before anything recurses into it.
+MAX_ROW_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,9 @@ class BadRow:
     line: int
     kind: str
     message: str
+    #: The file's structure is broken past this point, so later rows could not be read at all;
+    #: skipping bad rows cannot apply (training on the part before it would silently drop the rest).
+    fatal: bool = False
 
     def __str__(self) -> str:
         return f"{self.source}:{self.line}: {self.kind}: {self.message}"
@@ -90,11 +99,49 @@ class BadDataError(StudioError, ValueError):
     def __init__(self, bad_rows: list[BadRow]):
         self.bad_rows = list(bad_rows)
         lines = [str(b) for b in self.bad_rows]
-        super().__init__(
-            f"{len(lines)} bad row(s) in the dataset:\n"
-            + "\n".join(lines)
-            + "\nFix these rows, or set data.skip_bad_rows: true in the recipe to skip them."
-        )
+        todo = ("\nFix these rows, or set data.skip_bad_rows: true in the recipe to skip them."
+                if not any(b.fatal for b in self.bad_rows) else
+                "\nA file whose structure is broken cannot be skipped row by row (the rows after the "
+                "error could not be read): fix the file; data.skip_bad_rows does not apply to it.")
+        super().__init__(f"{len(lines)} bad row(s) in the dataset:\n" + "\n".join(lines) + todo)
+
+
+def inspect_value(value: Any) -> tuple[int, RowError | None]:
+    """Walk a row without recursion: its total characters, or why it cannot be used.
+
+    Refuses nesting deeper than MAX_ROW_DEPTH and lone surrogates (a JSON escape such as
+    ``"\\ud800"`` decodes to one; no tokenizer can encode it).
+    """
+    chars = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_ROW_DEPTH:
+            return chars, RowError("too_large", f"the row is nested more than {MAX_ROW_DEPTH} levels deep; "
+                                   "a chat row is a few levels (messages, role, content)")
+        if isinstance(item, str):
+            chars += len(item)
+            if not item.isascii():
+                bad = _lone_surrogate(item)
+                if bad is not None:
+                    return chars, RowError("invalid_text", f"the row holds a lone surrogate U+{ord(item[bad]):04X} "
+                                           f"(character {bad + 1} of a text); it is not a character any "
+                                           "text encoding can store: fix or remove that escape")
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                stack.append((k, depth + 1))
+                stack.append((v, depth + 1))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, depth + 1) for v in item)
+    return chars, None
+
+
+def _lone_surrogate(text: str) -> int | None:
+    try:
+        text.encode("utf-8")
+        return None
+    except UnicodeEncodeError as err:
+        return err.start
 
 
 class DataSourceError(StudioError, ValueError):

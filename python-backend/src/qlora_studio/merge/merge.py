@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from ..errors import UsageError
 from ..adapters import adapter_info
+from ..publish import publish_dir
 from ..train.model import check_local_model
 from ..train.modelcard import model_card, render_prompt_example, write_card
 
@@ -118,13 +119,7 @@ def merge_adapter(adapter_dir: str | os.PathLike[str], out_dir: str | os.PathLik
         write_card(tmp / "README.md", card)
         (tmp / "qlora_studio_merge.json").write_text(json.dumps(result, indent=2) + "\n")
         report(0.95, "publishing the merged folder")
-        if out.exists():
-            old = out.with_name(f".old-{out.name}-{os.getpid()}")
-            os.rename(out, old)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
+        publish_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -52,6 +52,21 @@ _CoreResolver.add_implicit_resolver(
 )
 
 
+#: A recipe is a handful of nested settings; these bounds stop hostile YAML (anchors of anchors
+#: that expand to millions of values, or thousands of nested brackets) before it costs time,
+#: memory or the interpreter's stack.
+MAX_DEPTH = 64
+MAX_VALUES = 10_000
+
+
+class _TooBig(Exception):
+    """The document exceeds MAX_DEPTH or MAX_VALUES; carries the issue to report."""
+
+    def __init__(self, line: int, column: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.column, self.message = line, column, message
+
+
 class _Loader(Reader, Scanner, Parser, Composer, _CoreResolver):
     """Composes nodes only; values are built by `_build` so positions and duplicates are kept."""
 
@@ -61,6 +76,36 @@ class _Loader(Reader, Scanner, Parser, Composer, _CoreResolver):
         Parser.__init__(self)
         Composer.__init__(self)
         _CoreResolver.__init__(self)
+        self._depth = 0
+
+    # The scanner looks ahead through open brackets with work that grows with their depth, so
+    # nesting is refused where it is scanned as well as where it is composed.
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 - PyYAML's name
+        if self.flow_level >= MAX_DEPTH:
+            mark = self.get_mark()
+            raise _TooBig(mark.line + 1, mark.column + 1, _too_deep())
+        super().fetch_flow_collection_start(TokenClass)
+
+    def add_indent(self, column: int) -> bool:
+        if len(self.indents) >= MAX_DEPTH:
+            mark = self.get_mark()
+            raise _TooBig(mark.line + 1, mark.column + 1, _too_deep())
+        return bool(super().add_indent(column))
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        # PyYAML composes recursively: refuse deep nesting before it exhausts the stack.
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _TooBig(mark.line + 1, mark.column + 1, _too_deep())
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _too_deep() -> str:
+    return f"the recipe is nested more than {MAX_DEPTH} levels deep; a recipe is a few levels of settings"
 
 
 @dataclass(frozen=True)
@@ -155,6 +200,8 @@ def parse_yaml(text: str) -> Located:
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
+    except _TooBig as e:
+        return _refused(e)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -173,7 +220,16 @@ def parse_yaml(text: str) -> Located:
     out = Located(None)
     if root is None:
         return out
-    out.value = _Builder(out).build(root, ())
+    try:
+        out.value = _Builder(out).build(root, ())
+    except _TooBig as e:
+        return _refused(e)
+    return out
+
+
+def _refused(e: _TooBig) -> Located:
+    out = Located(None)
+    out.issues.append(RecipeIssue("", e.line, e.column, e.message))
     return out
 
 
@@ -183,11 +239,21 @@ class _Builder:
     def __init__(self, out: Located) -> None:
         self.out = out
         self.active: set[int] = set()
+        self.count = 0
 
     def issue(self, path: KeyPath, pos: Pos, message: str) -> None:
         self.out.issues.append(RecipeIssue(format_path(path), pos.line, pos.column, message))
 
     def build(self, node: Node, path: KeyPath) -> Any:
+        # Aliases are expanded here, so this is where a small text can become a huge value.
+        self.count += 1
+        if self.count > MAX_VALUES:
+            p = _pos(node)
+            raise _TooBig(p.line, p.column, f"the recipe expands to more than {MAX_VALUES:,} values "
+                          "(anchors and aliases that repeat each other?); write the settings out plainly")
+        if len(path) > MAX_DEPTH:
+            p = _pos(node)
+            raise _TooBig(p.line, p.column, _too_deep())
         if not _is_empty_null(node):
             self.out.values[path] = _pos(node)
         if id(node) in self.active:

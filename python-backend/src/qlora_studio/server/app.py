@@ -25,11 +25,15 @@ from websockets.http11 import Request, Response
 from .handlers import HANDLERS
 from .models import ModelCache
 from ..errors import StudioError
+from .paths import PathGuard, default_roots
 from .protocol import MAX_FRAME_BYTES, ProtocolError, encode, error_from, parse_request, with_defaults
 from .runs import RunSupervisor
 from .tail import EventTail
 
 MAX_QUEUED_FRAMES = 20000  # a client this far behind is cut; it reconnects and re-attaches from its last seq
+# The same by size: a client that sends requests but never reads must not grow the server's
+# memory by more than this (frames can be large: replays, previews).
+MAX_QUEUED_BYTES = 32 << 20
 MAX_BATCH = 1000
 
 
@@ -42,6 +46,7 @@ class Connection:
         self.cancels: dict[Any, Any] = {}
         self._subs: dict[str, tuple[EventTail, int]] = {}
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._queued_bytes = 0
         self._log = log
         self.closed = False
 
@@ -56,11 +61,12 @@ class Connection:
     def _put(self, text: str) -> None:
         if self.closed:
             return
-        if self._queue.qsize() >= MAX_QUEUED_FRAMES:
+        if self._queue.qsize() >= MAX_QUEUED_FRAMES or self._queued_bytes + len(text) > MAX_QUEUED_BYTES:
             self.closed = True
             self._log("closing a client that stopped reading (outbound queue full)")
             asyncio.get_running_loop().create_task(self.ws.close(1013, "client too slow: reconnect and re-attach from your last seq"))
             return
+        self._queued_bytes += len(text)
         self._queue.put_nowait(text)
 
     def _send_lines(self, run_id: str, lines: list[bytes]) -> None:
@@ -106,18 +112,22 @@ class Connection:
                 await self.ws.send(text)
             except ConnectionClosed:
                 return
+            finally:
+                self._queued_bytes -= len(text)
 
 
 class BackendServer:
     """Serves the protocol over WebSocket for one runs directory."""
 
     def __init__(self, runs_dir: Path, token: str, *, host: str = "127.0.0.1", port: int = 0,
-                 log: Callable[[str], None] | None = None, engine_cmd: list[str] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, engine_cmd: list[str] | None = None,
+                 allow_roots: list[Path] | None = None) -> None:
         self.token = token
         self.host, self.port = host, port
         self.pid = os.getpid()
         self._log = log or (lambda _m: None)
         self.supervisor = RunSupervisor(runs_dir, engine_cmd, self._log)
+        self.paths = PathGuard(allow_roots if allow_roots else default_roots(Path(runs_dir)))
         self.models = ModelCache()
         self._server: Server | None = None
         self._caps: asyncio.Task[dict[str, Any]] | None = None
@@ -127,7 +137,8 @@ class BackendServer:
         """Reconcile runs on disk, bind, and return the port."""
         self.supervisor.open()
         self._server = await serve(self._handle, self.host, self.port, max_size=MAX_FRAME_BYTES, max_queue=64,
-                                   process_request=self._check_handshake, compression=None, ping_interval=20, ping_timeout=60)
+                                   process_request=self._check_handshake, compression=None, ping_interval=20, ping_timeout=60,
+                                   close_timeout=2)  # a client that never reads must not hold up a close
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
         self._caps = asyncio.get_running_loop().create_task(asyncio.to_thread(probe_capabilities))
@@ -171,6 +182,8 @@ class BackendServer:
             await writer
 
     def _dispatch(self, conn: Connection, raw: str | bytes) -> None:
+        if conn.closed:  # cut for not reading: what it still sent would only be answered to nobody
+            return
         try:
             rid, method, params = parse_request(raw)
         except ProtocolError as e:
@@ -184,6 +197,8 @@ class BackendServer:
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, conn: Connection, rid: Any, method: str, params: dict[str, Any]) -> None:
+        if conn.closed:  # requests queued before the client was cut are not worth running
+            return
         try:
             await self._run_checked(conn, rid, method, params)
         except Exception as e:  # noqa: BLE001 - a handler bug must answer the request, not kill the connection

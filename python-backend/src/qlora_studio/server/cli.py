@@ -42,6 +42,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token-file", default=None, help="where to write the access token, mode 0600 (default RUNS_DIR/.server/token)")
     p.add_argument("--detach", action="store_true", help="run in a new session, detached from this terminal; print the ready line and exit")
     p.add_argument("--allow-remote-host", action="store_true", help="allow --host other than loopback (prefer an SSH port forward)")
+    p.add_argument("--allow-root", action="append", default=None, metavar="FOLDER",
+                   help="a folder whose files clients may name (repeatable; default: the current folder, "
+                        "the runs folder and its parent)")
     p.set_defaults(func=main_serve)
 
 
@@ -58,7 +61,11 @@ def main_serve(args: argparse.Namespace) -> int:
     token_file = Path(args.token_file).expanduser().resolve() if args.token_file else runs_dir / ".server" / "token"
     if args.detach:
         return _detach(args, runs_dir, token_file)
-    return asyncio.run(_serve(args.host, args.port, runs_dir, token_file))
+    return asyncio.run(_serve(args.host, args.port, runs_dir, token_file, _roots(args)))
+
+
+def _roots(args: argparse.Namespace) -> list[Path] | None:
+    return [Path(r).expanduser().resolve() for r in args.allow_root] if args.allow_root else None
 
 
 def _log(msg: str) -> None:
@@ -83,7 +90,7 @@ def write_token(path: Path) -> str:
     return token
 
 
-async def _serve(host: str, port: int, runs_dir: Path, token_file: Path) -> int:
+async def _serve(host: str, port: int, runs_dir: Path, token_file: Path, roots: list[Path] | None = None) -> int:
     from .app import BackendServer
 
     state = runs_dir / ".server"
@@ -97,7 +104,7 @@ async def _serve(host: str, port: int, runs_dir: Path, token_file: Path) -> int:
               "connect to it, or stop it first", file=sys.stderr)
         return EXIT_ALREADY_RUNNING
     token = write_token(token_file)
-    srv = BackendServer(runs_dir, token, host=host, port=port, log=_log)
+    srv = BackendServer(runs_dir, token, host=host, port=port, log=_log, allow_roots=roots)
     port = await srv.start()
     ready = {"port": port, "pid": os.getpid(), "host": host, "token_file": str(token_file), "protocol": PROTOCOL_VERSION}
     (state / "server.json").write_text(json.dumps(ready))
@@ -122,6 +129,8 @@ def _detach(args: argparse.Namespace, runs_dir: Path, token_file: Path) -> int:
            "--runs-dir", str(runs_dir), "--token-file", str(token_file)]
     if args.allow_remote_host:
         cmd.append("--allow-remote-host")
+    for root in _roots(args) or []:
+        cmd += ["--allow-root", str(root)]
     child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
     assert child.stdout is not None
     for line in child.stdout:

@@ -56,7 +56,7 @@ async def recipe_validate(srv: BackendServer, conn: Connection, rid: Any, p: dic
     if text is None:
         if not path:
             raise ProtocolError("invalid_params", "recipe.validate needs `text` or `path`")
-        text, source = _read_text(path), source or path
+        text, source = _read_text(srv.paths.confine(path, "recipe")), source or path
     # Data files are checked against the recipe's folder: the file's, or an absolute source's.
     where = path or (source if source and Path(source).is_absolute() else None)
     recipe_dir = Path(where).expanduser().parent if where else None
@@ -68,13 +68,17 @@ async def dataset_preview(srv: BackendServer, conn: Connection, rid: Any, p: dic
     """Examples as the trainer sees them, bad rows, stats."""
     from ..data import preview
 
-    recipe = await _load_recipe(p["recipe_path"])
+    recipe = await _load_recipe(srv.paths.confine(p["recipe_path"], "recipe"))
     out = await asyncio.to_thread(preview, recipe, p["limit"], p["offset"])
     return dict(out)
 
 
 async def run_start(srv: BackendServer, conn: Connection, rid: Any, p: dict[str, Any]) -> Any:
     """Spawn a run process (or resume one)."""
+    if p.get("recipe_path"):
+        srv.paths.confine(p["recipe_path"], "recipe")
+    if p.get("runs_dir"):
+        srv.paths.confine(p["runs_dir"], "runs folder")
     rec = await srv.supervisor.start(p.get("recipe_path"), p.get("run_id"), p["resume"], p.get("max_steps"),
                                      p.get("memory_limit_mb"), p.get("runs_dir"))
     return srv.supervisor.info(rec)
@@ -109,6 +113,8 @@ async def generate(srv: BackendServer, conn: Connection, rid: Any, p: dict[str, 
 
     if not p.get("messages") and p.get("prompt") is None:
         raise ProtocolError("invalid_params", "generate needs `messages` (a chat) or `prompt` (raw text)")
+    if p.get("adapter"):
+        srv.paths.confine(p["adapter"], "adapter folder")
     stop = threading.Event()
     cancel = Cancel(stop)
     conn.cancels[rid] = cancel
@@ -149,14 +155,16 @@ async def adapter_info(srv: BackendServer, conn: Connection, rid: Any, p: dict[s
     if (p.get("adapter_dir") is None) == (p.get("run_id") is None):
         raise ProtocolError("invalid_params", "adapter.info needs exactly one of `adapter_dir` and `run_id`")
     run_dir = srv.supervisor.get(p["run_id"]).run_dir if p.get("run_id") else None
-    return await asyncio.to_thread(info, p.get("adapter_dir"), run_dir)
+    adapter_dir = srv.paths.confine(p["adapter_dir"], "adapter folder") if p.get("adapter_dir") else None
+    return await asyncio.to_thread(info, adapter_dir, run_dir)
 
 
 async def adapter_merge(srv: BackendServer, conn: Connection, rid: Any, p: dict[str, Any]) -> Any:
     """Merge an adapter into its base, with progress partials."""
     from ..merge import merge_adapter
 
-    adapter = Path(p["adapter_dir"]).expanduser()
+    adapter = srv.paths.confine(p["adapter_dir"], "adapter folder")
+    srv.paths.confine(p["out_dir"], "merge output folder")
     if not (adapter / "adapter_config.json").is_file():
         raise ProtocolError("invalid_params", f"{adapter} holds no adapter_config.json: pick an adapter folder (a run's adapter/ or checkpoints/step-N/)")
     loop = asyncio.get_running_loop()
@@ -183,9 +191,10 @@ async def memory_estimate(srv: BackendServer, conn: Connection, rid: Any, p: dic
     from ..estimate import estimate_memory
 
     if p.get("recipe_path"):
-        recipe = await _load_recipe(p["recipe_path"])
+        recipe = await _load_recipe(srv.paths.confine(p["recipe_path"], "recipe"))
     elif p.get("text") is not None:
-        recipe = await _recipe_from_text(p["text"], p.get("recipe_dir"))
+        recipe = await _recipe_from_text(p["text"], str(srv.paths.confine(p["recipe_dir"], "recipe folder"))
+                                         if p.get("recipe_dir") else None)
     else:
         raise ProtocolError("invalid_params", "memory.estimate needs `recipe_path` or `text`")
     return dict(await asyncio.to_thread(estimate_memory, recipe, p.get("model_config")))
@@ -209,7 +218,7 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def _read_text(path: str) -> str:
+def _read_text(path: str | Path) -> str:
     try:
         return Path(path).expanduser().read_text(encoding="utf-8")
     except OSError as e:
@@ -221,7 +230,7 @@ def _issue(i: Any) -> dict[str, Any]:
     return dict(i.to_dict())
 
 
-async def _load_recipe(path: str) -> Any:
+async def _load_recipe(path: str | Path) -> Any:
     from ..recipe import RecipeError, load_recipe
 
     if not Path(path).expanduser().is_file():

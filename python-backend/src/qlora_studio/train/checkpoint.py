@@ -1,20 +1,32 @@
 """Checkpoints: everything a resume needs, written atomically.
 
 `checkpoints/step-N/` holds the adapter (peft save_pretrained), `optimizer.pt`, `scheduler.pt`,
-`rng.pt` (python, numpy, torch and CUDA RNG states) and `trainer_state.json` (step, data
-position, tokens seen, best-eval state). It is written into `checkpoints/.tmp-step-N` and
-renamed, so a process killed mid-write leaves no folder that looks complete.
+`rng.pt` (python, numpy, torch and CUDA RNG states), `trainer_state.json` (step, data
+position, tokens seen, best-eval state) and, written last, `checksums.json` (the SHA-256 of every
+other file). It is written into `checkpoints/.tmp-step-N` and published with fsync around the
+rename (qlora_studio.publish), so neither a killed process nor a power cut leaves a folder that
+looks complete and is not.
+
+On resume the newest checkpoint whose files match their checksums is used; a corrupt newer one
+(truncated, missing a file, a flipped bit) is reported and skipped. A complete `.tmp-step-N`
+(its checksums match: the power went after it was written, before its rename reached the disk)
+is published; an incomplete one is removed, and both are said in the run log.
 """
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
-from ..rundir import CHECKPOINTS, prune_checkpoints
+from ..publish import publish_dir
+from ..rundir import CHECKPOINTS, list_checkpoints, prune_checkpoints
+
+CHECKSUMS = "checksums.json"
+_TMP_STEP = re.compile(r"^\.tmp-step-(\d+)$")
 
 
 def rng_state() -> dict[str, Any]:
@@ -40,16 +52,84 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _fsync_tree(folder: Path) -> None:
-    for p in folder.rglob("*"):
-        if p.is_file():
-            with p.open("rb") as f:
-                os.fsync(f.fileno())
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_checksums(folder: Path) -> None:
+    """Record the SHA-256 of every file in `folder` (the manifest itself excluded)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != CHECKSUMS)
+    sums = {p.relative_to(folder).as_posix(): _sha256(p) for p in files}
+    (folder / CHECKSUMS).write_text(json.dumps(sums, indent=1, sort_keys=True) + "\n")
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why a checkpoint folder cannot be trusted (None when every file matches its checksum).
+
+    A folder without a manifest (written before checksums existed) is checked for its files only.
+    """
+    manifest = folder / CHECKSUMS
+    if not manifest.exists():
+        missing = [n for n in ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "rng.pt",
+                               "trainer_state.json") if not (folder / n).is_file()]
+        return f"missing {', '.join(missing)}" if missing else None
+    try:
+        sums = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        return f"its checksum list is unreadable ({err})"
+    for name, digest in sums.items():
+        p = folder / name
+        if not p.is_file():
+            return f"{name} is missing"
+        if _sha256(p) != digest:
+            return f"{name} does not match its checksum (truncated or corrupted)"
+    return None
+
+
+def recover_temp_checkpoints(run_dir: Path) -> list[str]:
+    """Publish complete `.tmp-step-N` folders whose step is not already intact; say what was done.
+
+    Called before stale temp folders are cleared, so a checkpoint stranded by a power cut between
+    writing and renaming is kept rather than deleted.
+    """
+    ck_root = Path(run_dir) / CHECKPOINTS
+    notes: list[str] = []
+    if not ck_root.is_dir():
+        return notes
+    for tmp in sorted(ck_root.iterdir()):
+        m = _TMP_STEP.match(tmp.name)
+        if not m or not tmp.is_dir():
+            continue
+        final = ck_root / f"step-{m.group(1)}"
+        if not (tmp / CHECKSUMS).exists() or checkpoint_problem(tmp) is not None:
+            notes.append(f"ignored the incomplete checkpoint {tmp.name} (its writer stopped before finishing it)")
+            continue
+        if final.exists() and checkpoint_problem(final) is None:
+            continue
+        publish_dir(tmp, final)
+        notes.append(f"recovered the complete checkpoint {final.name} from {tmp.name} "
+                     "(it was written, but its rename had not reached the disk)")
+    return notes
+
+
+def intact_checkpoint(run_dir: Path) -> tuple[Path | None, list[str]]:
+    """The newest checkpoint whose files match their checksums, and a note per newer one skipped."""
+    skipped: list[str] = []
+    for _, path in reversed(list_checkpoints(run_dir)):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path, skipped
+        skipped.append(f"skipped the corrupt checkpoint {path.name}: {problem}")
+    return None, skipped
 
 
 def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer: Any, scheduler: Any,
                     state: dict[str, Any], keep: int) -> Path:
-    """Write checkpoints/step-<step> atomically, then keep only the `keep` newest."""
+    """Write checkpoints/step-<step> atomically and durably, then keep only the `keep` newest."""
     import torch
 
     ck_root = Path(run_dir) / CHECKPOINTS
@@ -59,19 +139,17 @@ def save_checkpoint(run_dir: Path, step: int, model: Any, optimizer: Any, schedu
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    model.save_pretrained(tmp)
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-    torch.save(rng_state(), tmp / "rng.pt")
-    (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2) + "\n")
-    _fsync_tree(tmp)
-    if final.exists():  # a resumed run that reached the same step again replaces it
-        old = ck_root / f".old-step-{step}"
-        os.rename(final, old)
-        os.rename(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, final)
+    try:
+        model.save_pretrained(tmp)
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+        torch.save(rng_state(), tmp / "rng.pt")
+        (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2) + "\n")
+        write_checksums(tmp)
+        publish_dir(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # never leave a partial folder (and free its space)
+        raise
     prune_checkpoints(run_dir, keep)
     return final
 
@@ -85,23 +163,22 @@ def save_adapter_atomic(model: Any, dest: Path, extra: Any = None) -> Path:
     tmp = dest.with_name(f".tmp-{dest.name}")
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
-    if extra is not None:
-        extra(tmp)
-    _fsync_tree(tmp)
-    if dest.exists():
-        old = dest.with_name(f".old-{dest.name}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(dest, old)
-        os.rename(tmp, dest)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, dest)
+    try:
+        model.save_pretrained(tmp)
+        if extra is not None:
+            extra(tmp)
+        publish_dir(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return dest
 
 
 def load_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
-    """Load adapter weights, optimizer, scheduler and RNG from a checkpoint; return trainer_state."""
+    """Load adapter weights, optimizer, scheduler and RNG from a checkpoint; return trainer_state.
+
+    Pick the checkpoint with :func:`intact_checkpoint`, which verifies the checksums first.
+    """
     import torch
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file

@@ -1,8 +1,11 @@
 """How a failed run is classified: error kind, exit code and the hint a user acts on."""
 from __future__ import annotations
 
+import errno
+import shutil
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..errors import EXIT_BAD_DATA, EXIT_BAD_RECIPE, EXIT_INTERNAL, EXIT_OK, EXIT_OOM, EXIT_STOPPED, StudioError
@@ -61,6 +64,44 @@ def is_oom(err: BaseException) -> bool:
     except ImportError:  # classification must work even when torch itself failed to import
         pass
     return isinstance(err, RuntimeError) and looks_like_oom(str(err))
+
+
+_DISK_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+                errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+                errno.EPERM: "permission denied", errno.EIO: "the disk reported an I/O error"}
+_LOW_SPACE = 32 << 20
+
+
+def disk_failure(err: BaseException, folder: Path | None) -> Failure | None:
+    """A Failure naming the disk problem behind `err` (full, read-only, not writable), or None.
+
+    Libraries wrap the OS error (torch.save says only "file write failed"), so the cause chain
+    is searched, and an I/O or runtime error (torch says "unexpected pos") on a nearly full disk is
+    called disk full too.
+    """
+    cause: BaseException | None = err
+    reason, where = None, None
+    while cause is not None and reason is None:
+        if isinstance(cause, OSError) and cause.errno in _DISK_ERRNOS:
+            reason, where = _DISK_ERRNOS[cause.errno], cause.filename
+        cause = cause.__cause__ or cause.__context__
+    text = str(err).lower()
+    wrapped = isinstance(err, (OSError, RuntimeError)) or any(w in text for w in ("write", "space", "os error 28"))
+    if reason is None and folder is not None and wrapped:
+        try:
+            if shutil.disk_usage(folder).free < _LOW_SPACE:
+                reason = "the disk is full"
+        except OSError:
+            pass
+    if reason is None:
+        return None
+    place = folder if folder is not None else where
+    hint = (f"Free space on the disk that holds {place} (or set output.dir / --output-dir to another disk), "
+            "then resume the run with --resume." if "full" in reason or "quota" in reason else
+            f"Make {place} writable (or set output.dir / --output-dir to a writable folder), then run again.")
+    return Failure("exception", f"cannot write the run folder {place}: {reason}"
+                   + (f" (writing {where})" if where else "") + f" [{type(err).__name__}: {str(err)[:200]}]",
+                   EXIT_INTERNAL, hint)
 
 
 def classify(err: BaseException) -> Failure:

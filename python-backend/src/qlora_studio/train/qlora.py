@@ -22,12 +22,14 @@ from typing import Any, Callable
 
 from ..errors import NotFoundError, NotResumableError, RunExistsError, UsageError
 from ..events import EventWriter
+from ..publish import fsync_dir
 from ..recipe.model import as_dict
 from ..rundir import (ADAPTER_META, FROZEN_RECIPE, RunDir, RunLock, clear_stale_temps, find_resumable_run,
                       latest_checkpoint, new_run_id, runs_root_for)
 from .batches import MicroBatch, epoch_batches
-from .checkpoint import load_checkpoint, save_adapter_atomic, save_checkpoint
-from .errors import EXIT_STOPPED, Failure, classify
+from .checkpoint import (intact_checkpoint, load_checkpoint, recover_temp_checkpoints, save_adapter_atomic,
+                         save_checkpoint)
+from .errors import EXIT_STOPPED, Failure, classify, disk_failure
 from .model import check_local_model, eval_mode, load_quantized_base
 from .modelcard import model_card, render_prompt_example, write_card
 from .schedule import lr_lambda, warmup_steps_for
@@ -52,9 +54,18 @@ class RunStopped(Exception):
     exit_code = EXIT_STOPPED
 
     def __init__(self, run_dir: Path, step: int) -> None:
-        super().__init__(f"run stopped at step {step}; resume it with --resume --run-id {run_dir.name}")
+        # Only a run with a checkpoint can be resumed; otherwise say how to start again instead.
+        if latest_checkpoint(run_dir) is not None:
+            how = f"resume it with --resume --run-id {run_dir.name}"
+        else:
+            how = "it had no checkpoint yet, so start it again: run the same command"
+        super().__init__(f"run stopped at step {step}; {how}")
         self.run_dir = run_dir
         self.step = step
+
+
+class _StopWhileLoading(BaseException):
+    """Raised by the signal handler while setup runs, so a long model load ends promptly."""
 
 
 class _Events:
@@ -103,6 +114,10 @@ class QLoRARun:
         self.run_dir: Path | None = None
         self.ev: _Events | None = None
         self._old_handlers: dict[int, Any] = {}
+        self._loading = False
+        # The recipe is read once, when the run folder is made: the frozen copy is what trains.
+        self._recipe_text: str | None = None
+        self._recovery_notes: list[str] = []
 
     # ---------------------------------------------------------------- run directory
     def _recipe_or_none(self) -> Any:
@@ -122,6 +137,8 @@ class QLoRARun:
         """The run folder: the one given (--run-dir, made by the server), else found or created here."""
         if self.given_run_dir is not None:
             rd = RunDir(self.given_run_dir)
+            if self.resume:
+                self._recover_stranded(rd.root, only=rd.run_id)
             if not rd.exists():
                 if self.resume:
                     raise NotFoundError(f"no run in {rd.path}; check --run-dir")
@@ -132,6 +149,7 @@ class QLoRARun:
         if not self.resume:
             run_name = recipe.output.run_name if recipe is not None else None
             return RunDir.create(root, self.requested_run_id or new_run_id(self.recipe_path, run_name), self.recipe_path)
+        self._recover_stranded(root, only=self.requested_run_id)
         if self.requested_run_id:
             rd = RunDir(root / self.requested_run_id)
             if not rd.exists():
@@ -160,9 +178,31 @@ class QLoRARun:
             raise
         self.run_dir = rd.path
         self.rd = rd
+        if not self.resume and rd.frozen_recipe.is_file():
+            try:  # freeze once: what trains is the frozen copy, not the recipe as it is later
+                self._recipe_text = rd.frozen_recipe.read_bytes().decode("utf-8-sig")
+            except UnicodeDecodeError:
+                self._recipe_text = None  # load_recipe reports it with its usual message
+        fsync_dir(rd.path)
+        fsync_dir(rd.root)
         clear_stale_temps(rd.path)
         rd.update(pid=os.getpid())
         self.ev = _Events(rd, self.on_event)
+        for note in self._recovery_notes:
+            if note.startswith(rd.run_id + ": "):
+                self.ev.log(note.split(": ", 1)[1], "warning")
+
+    def _recover_stranded(self, root: Path, only: str | None = None) -> None:
+        """Publish complete checkpoints a power cut left under their temp names, in this recipe's runs."""
+        for d in sorted(root.iterdir()) if root.is_dir() else []:
+            if not d.is_dir() or (only and d.name != only):
+                continue
+            info = RunDir(d).read()  # another run's broken run.json reads as {}: that run's problem
+            if not only and (info.get("recipe_path") != str(self.recipe_path) or info.get("state") == "completed"):
+                continue
+            if _alive(info.get("pid")):
+                continue  # its writer may be between writing and renaming right now
+            self._recovery_notes += [f"{d.name}: {n}" for n in recover_temp_checkpoints(d)]
 
     # ---------------------------------------------------------------- signals
     def _install_signals(self) -> None:
@@ -172,8 +212,12 @@ class QLoRARun:
             self._old_handlers[sig] = signal.signal(sig, self._on_signal)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
-        # Only a flag: the loop checkpoints at the next step boundary, never mid-step.
+        # In the loop only a flag: it checkpoints at the next step boundary, never mid-step. While
+        # loading there is nothing to save, so the load itself is interrupted (it can take minutes).
         self.stop_reason = signal.Signals(signum).name
+        if self._loading:
+            self._loading = False
+            raise _StopWhileLoading()
 
     def request_stop(self, reason: str = "requested") -> None:
         """Ask the loop to checkpoint and stop at the next step boundary (thread-safe)."""
@@ -204,6 +248,9 @@ class QLoRARun:
             original = Path(info.get("recipe_path") or self.recipe_path)
             self.recipe = recipe_from_text(frozen.read_text(encoding="utf-8"), original.parent,
                                            source=str(frozen), recipe_path=original)
+        elif self._recipe_text is not None:
+            self.recipe = recipe_from_text(self._recipe_text, self.recipe_path.parent, source=str(self.recipe_path),
+                                           recipe_path=self.recipe_path)
         else:
             self.recipe = load_recipe(self.recipe_path)
         r = self.recipe
@@ -277,7 +324,14 @@ class QLoRARun:
                                       "best_eval_loss": None, "best_step": None, "evals_without_improvement": 0,
                                       "last_loss": None, "last_eval_loss": None, "total_steps": total_steps,
                                       "seed": seed, "run_id": self.run_dir.name}
-        ck = latest_checkpoint(self.run_dir) if self.resume else None
+        ck = None
+        if self.resume:
+            ck, skipped = intact_checkpoint(self.run_dir)
+            for note in skipped:
+                ev.log(note, "warning")
+            if ck is None:
+                raise UsageError(f"run {self.run_dir.name} has no intact checkpoint to resume from "
+                                 f"({'; '.join(skipped)}); start a new run")
         if ck is not None:
             # The saved state carries the schedule length, so a resumed run ends where it would have.
             saved = json.loads((ck / "trainer_state.json").read_text())
@@ -410,6 +464,7 @@ class QLoRARun:
                                 micro_batch_size=t.micro_batch_size, pad_id=int(self.tokenizer.pad_token_id),
                                 seed=t.seed, epoch=0)
         eval_mode(self.model)
+        _keep_training_kernels(self.model)
         total, count = 0.0, 0
         with torch.no_grad():
             for mb in batches:
@@ -435,6 +490,7 @@ class QLoRARun:
         path = save_checkpoint(self.run_dir, self.state["step"], self.model, self.optimizer, self.scheduler,
                                dict(self.state), self.recipe.training.keep_checkpoints)
         self.ev.emit("checkpoint", step=self.state["step"], path=str(path))
+        self.ev.writer.sync()  # the log up to this checkpoint is as durable as the checkpoint
         return path
 
     # ---------------------------------------------------------------- save
@@ -478,11 +534,25 @@ class QLoRARun:
     # ---------------------------------------------------------------- the whole run
     def execute(self) -> Path:
         """Run every phase; on failure emit `error` + status failed and raise RunFailed."""
-        self.open_run_dir()
+        if self.max_steps_override is not None and int(self.max_steps_override) < 1:
+            raise UsageError(f"--max-steps must be at least 1 (got {self.max_steps_override})")
+        try:
+            self.open_run_dir()
+        except OSError as err:  # a read-only or full disk before the event log exists
+            failure = disk_failure(err, self.run_dir or self.given_run_dir or self._runs_root(self._recipe_or_none()))
+            if failure is None:
+                raise
+            raise RunFailed(self.run_dir, failure) from err
         assert self.run_dir is not None and self.ev is not None
         self._install_signals()
         try:
-            self.setup()
+            self._loading = True
+            try:
+                self.setup()
+            except _StopWhileLoading:
+                self.state = {"step": 0}
+            finally:
+                self._loading = False
             if self.stop_reason:
                 self.ev.status("stopped", reason=self.stop_reason, message="stopped before training began")
                 raise RunStopped(self.run_dir, self.state["step"])
@@ -494,15 +564,16 @@ class QLoRARun:
                 raise RunStopped(self.run_dir, self.state["step"])
             self.ev.status("completed", adapter_path=str(adapter), reason=ended)
             return self.run_dir
-        except (RunStopped, UsageError):
+        except RunStopped:
+            raise
+        except UsageError as err:
+            self._record_failure(str(err))
             raise
         except BaseException as err:  # noqa: BLE001 - every failure must reach the event log
             failure = classify(err)
-            try:
-                self.ev.emit("error", **failure.event_data())
-                self.ev.status("failed", message=failure.message[:500])
-            except Exception:
-                pass  # the log itself failing (disk full) must not hide the original error
+            if failure.kind == "exception":  # a full or read-only disk is named, not a traceback
+                failure = disk_failure(err, self.run_dir) or failure
+            self._record_failure(failure.message[:500], failure)
             raise RunFailed(self.run_dir, failure) from err
         finally:
             self._restore_signals()
@@ -511,6 +582,50 @@ class QLoRARun:
             self.ev.writer.close()
             if self.lock is not None:
                 self.lock.release()
+
+    def _record_failure(self, message: str, failure: Failure | None = None) -> None:
+        """The error event and the failed state, after removing partial folders (on a full disk they
+        hold the space the event needs). A log that cannot be written must not hide the error."""
+        assert self.run_dir is not None and self.ev is not None
+        try:
+            clear_stale_temps(self.run_dir)
+        except OSError:
+            pass
+        try:
+            if failure is not None:
+                self.ev.emit("error", **failure.event_data())
+            self.ev.status("failed", message=message)
+        except Exception:  # noqa: BLE001 - the caller raises the original error next
+            pass
+
+
+def _alive(pid: Any) -> bool:
+    """Whether another process with this pid runs (after a power cut the recorded one does not)."""
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _keep_training_kernels(model: Any) -> None:
+    """Keep every CPU 4-bit layer on its training kernel during evaluation.
+
+    In eval mode bitsandbytes may repack CPU 4-bit weights for an inference kernel and keeps them
+    packed afterwards, so training after an eval would run other kernels (other rounding) than a
+    run resumed from a checkpoint: a resume with evaluation on would not be bit-exact.
+    """
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        return
+    for m in model.modules():
+        if isinstance(m, bnb.nn.Linear4bit) and m.weight.device.type == "cpu":
+            m.training = True
 
 
 def _targets(spec: Any) -> Any:
