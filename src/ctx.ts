@@ -50,6 +50,8 @@ export class Ctx implements vscode.Disposable {
   private phaseValue: BackendPhase = 'disconnected';
   private lastShownError: string | undefined;
   device: string | undefined;
+  /** The devices the connected backend's hello reported (the recipe language server compares memory with them). */
+  devices: ReadonlyArray<{ type: string; name: string; memory_total_mb: number | null }> = [];
   /** The last error a command reported (for the test API and bug reports). */
   lastCommandError: string | undefined;
 
@@ -179,6 +181,7 @@ export class Ctx implements vscode.Disposable {
       // The connection already said hello; asking again is harmless and returns the capabilities.
       const hello = await conn.request('hello', { protocol: PROTOCOL_VERSION, client: 'qlora-studio-vscode', client_version: String(this.ext.extension.packageJSON.version ?? '') });
       this.device = deviceLabel(hello.capabilities);
+      this.devices = hello.capabilities.devices;
       this.setPhase('connected');
       await this.refreshRuns();
       return conn;

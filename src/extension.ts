@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { Ctx } from './ctx';
+import { RecipeLanguageClient } from './languageClient';
 import { registerViews } from './views';
 import type { LossPoints } from './views/lossView';
 import type { PlaygroundRun } from './views/playground';
@@ -35,6 +36,8 @@ export function activate(context: vscode.ExtensionContext): QloraStudioApi {
     context.subscriptions.push(ctx);
     const views = registerViews(ctx);
     registerCommands(ctx, views);
+    const recipes = new RecipeLanguageClient(context, ctx.log);
+    context.subscriptions.push(recipes, ctx.onPhase((p) => recipes.setBackendDevices({ devices: p === 'connected' ? [...ctx.devices] : [] })));
     return {
       waitForRun: (runId, timeoutMs) => ctx.waitForRun(runId, timeoutMs),
       getLossViewPoints: (runId) => views.loss.pointsInView(runId),

@@ -151,7 +151,7 @@ function parseChecked(text: string): Located {
     return { value: null, keys: new Map(), values: new Map(), issues: [{ path: '', line, column, message, severity: 'error' }] };
   }
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: true, maxAliasCount: 100 });
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: true });
   const out: Located = { value: null, keys: new Map(), values: new Map(), issues: [] };
   // Unresolved tags are only warnings to the yaml package, but they would silently turn into text.
   const problems = [...doc.errors, ...doc.warnings.filter((w) => w.code === 'TAG_RESOLVE_FAILED')];

@@ -1,0 +1,122 @@
+/**
+ * One pass over a recipe text: YAML and schema issues from the shared validator, cross-field
+ * findings, the memory estimate, and all of it as LSP diagnostics with exact ranges and the
+ * quick fixes each one offers (carried in `Diagnostic.data`).
+ */
+import { DiagnosticSeverity, type Diagnostic, type Range } from 'vscode-languageserver';
+import { estimateMemory, type MemoryEstimate } from '../recipe/estimate';
+import type { RecipeIssue } from '../recipe/issues';
+import type { Recipe } from '../recipe/schema';
+import { validateLocated } from '../recipe/validate';
+import { keyPos, parseYaml, valuePos, type Located, type PathKey } from '../recipe/yamlSource';
+import { crossChecks, type Finding } from './checks';
+import { setValueEdit, type SetValue } from './edits';
+import { readModelConfig } from './models';
+
+/** What the analysis knows besides the text. */
+export interface AnalysisEnv {
+  recipeDir: string;
+  gpuMemoryMb?: number;
+  hasCuda?: boolean;
+}
+
+/** A quick fix as carried in a diagnostic: a title and the edits that apply it. */
+export interface Fix {
+  title: string;
+  edits: Array<{ range: Range; newText: string }>;
+}
+
+/** Everything the server's features read about one version of a recipe. */
+export interface Analysis {
+  located: Located;
+  recipe?: Recipe;
+  issues: RecipeIssue[];
+  modelConfig?: Record<string, unknown>;
+  estimate?: MemoryEstimate;
+  diagnostics: Diagnostic[];
+}
+
+const SOURCE = 'qlora';
+
+/** The range of the token starting at 1-based (line, column): a key, a quoted or a plain value. */
+export function tokenRange(lines: readonly string[], line: number, column: number, key: boolean): Range {
+  const l0 = Math.max(0, line - 1);
+  const text = lines[l0] ?? '';
+  const c0 = Math.min(Math.max(0, column - 1), text.length);
+  let end: number;
+  const ch = text[c0];
+  if (key) end = c0 + (/^[^:\s]*/.exec(text.slice(c0))?.[0].length ?? 0);
+  else if (ch === '"' || ch === "'") {
+    const close = text.indexOf(ch, c0 + 1);
+    end = close < 0 ? text.length : close + 1;
+  } else {
+    const rest = text.slice(c0);
+    const comment = rest.search(/\s#/);
+    end = c0 + (comment >= 0 ? rest.slice(0, comment) : rest).trimEnd().length;
+  }
+  if (end <= c0 && text.length > c0) end = c0 + 1;
+  return { start: { line: l0, character: c0 }, end: { line: l0, character: end } };
+}
+
+function splitPath(p: string): PathKey[] {
+  if (!p) return [];
+  const out: PathKey[] = [];
+  for (const m of p.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) out.push(m[2] !== undefined ? Number(m[2]) : (m[1] ?? ''));
+  return out;
+}
+
+function fixOf(text: string, doc: Located, s: SetValue): Fix | undefined {
+  const edit = setValueEdit(text, doc, s.path, s.yaml);
+  return edit ? { title: s.title, edits: [edit] } : undefined;
+}
+
+function issueDiagnostic(text: string, lines: readonly string[], doc: Located, i: RecipeIssue): Diagnostic {
+  const p = splitPath(i.path);
+  const isKey = doc.keys.has(JSON.stringify(p)) && (i.message.startsWith('unknown key') || i.message.startsWith('duplicate key'));
+  const range = i.line > 0 ? tokenRange(lines, i.line, i.column, isKey) : tokenRange(lines, 1, 1, false);
+  const fixes: Fix[] = [];
+  if (i.suggestion !== undefined) fixes.push({ title: `Change to '${i.suggestion}'`, edits: [{ range, newText: i.suggestion }] });
+  const missing = /^missing required key/.test(i.message) || /is required/.test(i.message);
+  if (missing) {
+    const placeholder = p[p.length - 1] === 'train' ? 'data/train.jsonl' : p[p.length - 1] === 'base_model' ? 'meta-llama/Llama-3.2-1B-Instruct' : '""';
+    const f = fixOf(text, doc, { title: `Add ${i.path}`, path: p.map(String), yaml: placeholder });
+    if (f) fixes.push(f);
+  }
+  const code = i.message.startsWith('YAML') ? 'yaml' : i.message.startsWith('unknown key') ? 'unknown-key' : missing ? 'missing' : 'schema';
+  return {
+    range,
+    severity: i.severity === 'error' ? DiagnosticSeverity.Error : DiagnosticSeverity.Warning,
+    source: SOURCE,
+    code,
+    message: i.path ? `${i.path}: ${i.message}` : i.message,
+    data: { fixes },
+  };
+}
+
+const LEVELS: Record<Finding['level'], DiagnosticSeverity> = {
+  error: DiagnosticSeverity.Error,
+  warning: DiagnosticSeverity.Warning,
+  hint: DiagnosticSeverity.Information,
+};
+
+function findingDiagnostic(text: string, lines: readonly string[], doc: Located, f: Finding): Diagnostic {
+  const written = doc.values.has(JSON.stringify(f.path));
+  const pos = written ? valuePos(doc, f.path) : keyPos(doc, f.path);
+  const fixes = f.fixes.map((s) => fixOf(text, doc, s)).filter((x): x is Fix => x !== undefined);
+  return { range: tokenRange(lines, pos.line, pos.column, !written), severity: LEVELS[f.level], source: SOURCE, code: f.code, message: f.message, data: { fixes } };
+}
+
+/** Analyse one recipe text. Never throws for any text. */
+export function analyze(text: string, env: AnalysisEnv): Analysis {
+  const lines = text.split(/\r?\n/);
+  const located = parseYaml(text);
+  const { recipe, issues } = validateLocated(located);
+  const diagnostics = issues.map((i) => issueDiagnostic(text, lines, located, i));
+  if (!recipe) return { located, issues, diagnostics };
+  const modelConfig = readModelConfig(recipe.base_model, env.recipeDir);
+  const estimate = estimateMemory(recipe, modelConfig);
+  const written = (located.value ?? {}) as Record<string, unknown>;
+  const findings = crossChecks(recipe, { recipeDir: env.recipeDir, written, modelConfig, estimate, gpuMemoryMb: env.gpuMemoryMb, hasCuda: env.hasCuda });
+  diagnostics.push(...findings.map((f) => findingDiagnostic(text, lines, located, f)));
+  return { located, recipe, issues, modelConfig, estimate, diagnostics };
+}
