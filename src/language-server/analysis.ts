@@ -6,6 +6,7 @@
 import { DiagnosticSeverity, type Diagnostic, type Range } from 'vscode-languageserver';
 import { estimateMemory, type MemoryEstimate } from '../recipe/estimate';
 import type { RecipeIssue } from '../recipe/issues';
+import { schemaAt, type SchemaNode } from '../recipe/messages';
 import type { Recipe } from '../recipe/schema';
 import { validateLocated } from '../recipe/validate';
 import { keyPos, parseYaml, valuePos, type Located, type PathKey } from '../recipe/yamlSource';
@@ -70,6 +71,18 @@ function fixOf(text: string, doc: Located, s: SetValue): Fix | undefined {
   return edit ? { title: s.title, edits: [edit] } : undefined;
 }
 
+/** What a quick fix writes for a missing required key; the user replaces it. */
+const PLACEHOLDERS: Record<string, string> = { base_model: 'meta-llama/Llama-3.2-1B-Instruct', 'data.train': 'data/train.jsonl' };
+
+/** A missing required section becomes the path of its first required field (data -> data.train). */
+function requiredLeaf(path: string[]): string[] {
+  const out = [...path];
+  for (let node = schemaAt(out) as SchemaNode & { required?: string[] }; node.type === 'object' && node.required?.[0]; node = schemaAt(out)) {
+    out.push(node.required[0]);
+  }
+  return out;
+}
+
 function issueDiagnostic(text: string, lines: readonly string[], doc: Located, i: RecipeIssue): Diagnostic {
   const p = splitPath(i.path);
   const isKey = doc.keys.has(JSON.stringify(p)) && (i.message.startsWith('unknown key') || i.message.startsWith('duplicate key'));
@@ -78,8 +91,8 @@ function issueDiagnostic(text: string, lines: readonly string[], doc: Located, i
   if (i.suggestion !== undefined) fixes.push({ title: `Change to '${i.suggestion}'`, edits: [{ range, newText: i.suggestion }] });
   const missing = /^missing required key/.test(i.message) || /is required/.test(i.message);
   if (missing) {
-    const placeholder = p[p.length - 1] === 'train' ? 'data/train.jsonl' : p[p.length - 1] === 'base_model' ? 'meta-llama/Llama-3.2-1B-Instruct' : '""';
-    const f = fixOf(text, doc, { title: `Add ${i.path}`, path: p.map(String), yaml: placeholder });
+    const leaf = requiredLeaf(p.map(String));
+    const f = fixOf(text, doc, { title: `Add ${i.path}`, path: leaf, yaml: PLACEHOLDERS[leaf.join('.')] ?? '""' });
     if (f) fixes.push(f);
   }
   const code = i.message.startsWith('YAML') ? 'yaml' : i.message.startsWith('unknown key') ? 'unknown-key' : missing ? 'missing' : 'schema';

@@ -87,7 +87,7 @@ export const MAX_RECIPE_CHARS = 1 << 20;
 /** Nesting deeper than this is refused (a recipe nests three levels). */
 export const MAX_DEPTH = 64;
 /** Values visited after expanding aliases; past it the text is an alias bomb, not a recipe. */
-export const MAX_NODES = 20_000;
+export const MAX_NODES = 5_000;
 
 function wholeFileIssue(message: string, line = 1, column = 1): Located {
   return { value: null, keys: new Map(), values: new Map(), issues: [{ path: '', line, column, message, severity: 'error' }] };
@@ -180,6 +180,8 @@ function parseChecked(text: string): Located {
 class Walker {
   private readonly active = new Set<Node>();
   private visited = 0;
+  /** Alias -> its anchored node: resolving walks the whole document, so each alias is resolved once. */
+  private readonly resolved = new Map<Node, Node>();
 
   constructor(
     private readonly doc: Document,
@@ -187,13 +189,22 @@ class Walker {
     private readonly out: Located,
   ) {}
 
+  private resolve(alias: Node & { resolve(doc: Document): Node | undefined }): Node {
+    let target = this.resolved.get(alias);
+    if (!target) {
+      target = alias.resolve(this.doc) ?? alias;
+      this.resolved.set(alias, target);
+    }
+    return target;
+  }
+
   private pos(node: Node): Pos {
     const p = this.lines.linePos(node.range?.[0] ?? 0);
     return { line: p.line, column: p.col };
   }
 
   walk(node: Node, path: PathKey[]): unknown {
-    const target = isAlias(node) ? (node.resolve(this.doc) ?? node) : node;
+    const target = isAlias(node) ? this.resolve(node) : node;
     const emptyNull = isScalar(node) && node.value === null && node.source === '';
     if (!emptyNull) this.out.values.set(pathId(path), this.pos(node));
     if (++this.visited > MAX_NODES) throw new Budget(`more than ${MAX_NODES} values once aliases are expanded`, this.pos(node));

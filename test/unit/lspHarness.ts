@@ -10,6 +10,9 @@ import type { CodeAction, CompletionItem, CompletionList, Diagnostic, Hover, Tex
 
 const ROOT = resolve(__dirname, '../..');
 
+/** A diagnostic whose message is plain text (what this server sends). */
+export type Diag = Omit<Diagnostic, 'message'> & { message: string };
+
 /** One server process and its connection. */
 export class LspClient {
   readonly conn: MessageConnection;
@@ -42,14 +45,14 @@ export class LspClient {
   }
 
   /** Opens (or replaces the text of) a document and resolves with its diagnostics for that version. */
-  async open(uri: string, text: string): Promise<Diagnostic[]> {
+  async open(uri: string, text: string): Promise<Diag[]> {
     const version = (this.versions.get(uri) ?? 0) + 1;
     this.versions.set(uri, version);
     if (version === 1) await this.conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'qlora-recipe', version, text } });
     else await this.conn.sendNotification('textDocument/didChange', { textDocument: { uri, version }, contentChanges: [{ text }] });
     for (;;) {
       const d = this.diags.get(uri);
-      if (d && d.version === version) return d.diagnostics;
+      if (d && d.version === version) return d.diagnostics as Diag[];
       if (this.exited !== undefined) throw new Error(`server exited (${String(this.exited)}): ${this.stderr}`);
       await new Promise<void>((r) => this.waiters.push(r));
     }
@@ -64,7 +67,7 @@ export class LspClient {
     return this.conn.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line, character } });
   }
 
-  codeActions(uri: string, diagnostics: Diagnostic[]): Promise<CodeAction[]> {
+  codeActions(uri: string, diagnostics: Diag[]): Promise<CodeAction[]> {
     const range = diagnostics[0]?.range ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
     return this.conn.sendRequest('textDocument/codeAction', { textDocument: { uri }, range, context: { diagnostics } });
   }
