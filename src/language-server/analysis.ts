@@ -109,7 +109,7 @@ function issueDiagnostic(text: string, lines: readonly string[], doc: Located, i
 const LEVELS: Record<Finding['level'], DiagnosticSeverity> = {
   error: DiagnosticSeverity.Error,
   warning: DiagnosticSeverity.Warning,
-  hint: DiagnosticSeverity.Information,
+  hint: DiagnosticSeverity.Hint,
 };
 
 function findingDiagnostic(text: string, lines: readonly string[], doc: Located, f: Finding): Diagnostic {
