@@ -27,6 +27,8 @@ export interface QloraStudioApi {
   playgroundPrompt(prompt: string): Promise<PlaygroundRun>;
   /** Adapter folders the explorer's "Merge adapter" currently applies to (last automatic scan). */
   adapterFolders(): readonly string[];
+  /** The recipe language server's process id, once a recipe started it. */
+  recipeServerPid(): Promise<number | undefined>;
 }
 
 /** Activates the extension; failures are shown and rethrown. */
@@ -46,6 +48,7 @@ export function activate(context: vscode.ExtensionContext): QloraStudioApi {
       lastCommandError: () => ctx.lastCommandError,
       adapterFolders: () => views.adapters.current(),
       playgroundPrompt: (prompt) => views.playground.runPrompt(prompt),
+      recipeServerPid: () => recipes.serverPid(),
     };
   } catch (err) {
     void vscode.window.showErrorMessage(`QLoRA Studio failed to activate: ${err instanceof Error ? err.message : String(err)}`);

@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
-import { BACKEND_DEVICES, type BackendDevices } from './language-server/protocol';
+import { BACKEND_DEVICES, SERVER_PID, type BackendDevices } from './language-server/protocol';
 
 /** The language id of `*.qlora.yaml` / `*.qlora.yml`. */
 export const RECIPE_LANGUAGE = 'qlora-recipe';
@@ -41,6 +41,12 @@ export class RecipeLanguageClient implements vscode.Disposable {
   setBackendDevices(devices: BackendDevices): void {
     this.devices = devices;
     if (this.client?.isRunning()) void this.client.sendNotification(BACKEND_DEVICES, devices);
+  }
+
+  /** The running server's process id, or undefined while none runs. */
+  async serverPid(): Promise<number | undefined> {
+    if (!this.client?.isRunning()) return undefined;
+    return this.client.sendRequest<number>(SERVER_PID).catch(() => undefined);
   }
 
   private async launch(): Promise<void> {

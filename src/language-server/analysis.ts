@@ -119,12 +119,31 @@ function findingDiagnostic(text: string, lines: readonly string[], doc: Located,
   return { range: tokenRange(lines, pos.line, pos.column, !written), severity: LEVELS[f.level], source: SOURCE, code: f.code, message: f.message, data: { fixes } };
 }
 
+/** Syntax errors after the first few are echoes of it (half-typed line); the rest of the file stays unmarked. */
+const MAX_SYNTAX_ERRORS = 3;
+
+function firstSyntaxErrors(issues: RecipeIssue[], lines: readonly string[]): RecipeIssue[] {
+  const syntax = issues.filter((i) => i.message.startsWith('YAML syntax error'));
+  if (!syntax.length) return issues;
+  // a word on its own line is a key being typed: say so there instead of at the echoes below it
+  const first = Math.min(...syntax.map((i) => i.line));
+  for (let n = first - 1; n >= 0; n--) {
+    const m = /^(\s*)([A-Za-z_][\w.-]*)\s*$/.exec(lines[n] ?? '');
+    if (!m) continue;
+    const message = `YAML syntax error: "${m[2]}" has no ":"; write it as \`${m[2]}: value\` (Ctrl+Space lists the keys)`;
+    return [{ path: '', line: n + 1, column: (m[1] ?? '').length + 1, message, severity: 'error' }, ...issues.filter((i) => !syntax.includes(i))];
+  }
+  if (syntax.length <= MAX_SYNTAX_ERRORS) return issues;
+  const dropped = new Set(syntax.slice(MAX_SYNTAX_ERRORS));
+  return issues.filter((i) => !dropped.has(i));
+}
+
 /** Analyse one recipe text. Never throws for any text. */
 export function analyze(text: string, env: AnalysisEnv): Analysis {
   const lines = text.split(/\r?\n/);
   const located = parseYaml(text);
   const { recipe, issues } = validateLocated(located);
-  const diagnostics = issues.map((i) => issueDiagnostic(text, lines, located, i));
+  const diagnostics = firstSyntaxErrors(issues, lines).map((i) => issueDiagnostic(text, lines, located, i));
   if (!recipe) return { located, issues, diagnostics };
   const modelConfig = readModelConfig(recipe.base_model, env.recipeDir);
   const estimate = estimateMemory(recipe, modelConfig);

@@ -6,6 +6,9 @@ import { z } from 'zod';
 /** Client -> server: what the selected backend's hello said about its devices. */
 export const BACKEND_DEVICES = 'qloraStudio/backendDevices';
 
+/** Client -> server request: the server's process id (for the restart test and bug reports). */
+export const SERVER_PID = 'qloraStudio/serverPid';
+
 /** Params of BACKEND_DEVICES: the devices of the backend (empty when none is connected). */
 export const backendDevicesSchema = z.object({
   devices: z.array(

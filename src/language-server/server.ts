@@ -20,7 +20,7 @@ import { analyze, type Analysis, type Fix } from './analysis';
 import { completeAt } from './completion';
 import { hoverAt } from './hover';
 import { estimateLine } from './lens';
-import { BACKEND_DEVICES, backendDevicesSchema } from './protocol';
+import { BACKEND_DEVICES, backendDevicesSchema, SERVER_PID } from './protocol';
 
 const connection: Connection = createConnection(ProposedFeatures.all);
 const documents = new TextDocuments(TextDocument);
@@ -141,6 +141,8 @@ connection.onNotification(
     void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
   }),
 );
+
+connection.onRequest(SERVER_PID, () => process.pid);
 
 process.on('uncaughtException', (err) => connection.console.error(`uncaught: ${err.stack ?? err.message}`));
 documents.listen(connection);

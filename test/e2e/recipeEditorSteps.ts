@@ -49,7 +49,7 @@ export function recipeEditorSteps(page: Page, recipeRel: string): EditorStep[] {
       name: 'recipe-hover',
       run: async () => {
         await editor.locator('.view-line span', { hasText: /^lora$/ }).first().hover();
-        await page.locator('.monaco-hover', { hasText: 'alpha' }).first().waitFor({ state: 'visible', timeout: 15_000 });
+        await page.locator('.monaco-hover', { hasText: 'The low-rank adapters' }).first().waitFor({ state: 'visible', timeout: 15_000 });
       },
     },
     {

@@ -129,3 +129,11 @@ test('estimated peak above the backend GPU memory is an error with fixes that lo
   assert.ok(!diags.some((d) => d.code === 'memory'), text);
   await lsp.notify('qloraStudio/backendDevices', { devices: [] });
 });
+
+test('a half-typed key is one error on its own line, not a file full of echoes', async () => {
+  const uri = ws.uri('typing.qlora.yaml');
+  const diags = await lsp.open(uri, '# comment\ntr\nbase_model: x\ndata:\n  train: t.jsonl\nlora:\n  r: 8\n');
+  assert.equal(diags.length, 1, JSON.stringify(diags));
+  assert.equal(diags[0]?.range.start.line, 1);
+  assert.match(diags[0]?.message ?? '', /"tr" has no ":"/);
+});

@@ -77,6 +77,21 @@ describe('recipe editor: the language server in real VS Code', function () {
     await within(1_000, 'the unknown key diagnostic to clear', () => (ours(doc.uri).some((d) => /unknown key/.test(d.message)) ? undefined : true));
   });
 
+  it('a server that dies is started again and keeps checking the recipe', async () => {
+    const { api } = await activateExtension();
+    const pid = await api.recipeServerPid();
+    assert.ok(pid && pid !== process.pid, 'the server is its own process');
+    process.kill(pid, 'SIGKILL');
+    const next = await within(20_000, 'a new server process', async () => {
+      const p = await api.recipeServerPid().catch(() => undefined);
+      return p && p !== pid ? p : undefined;
+    });
+    assert.notEqual(next, pid);
+    await editor.edit((e) => e.replace(new vscode.Range(4, 6, 4, 12), '-5'));
+    await within(5_000, 'diagnostics from the new server', () => ours(doc.uri).find((d) => d.message.includes('training.lr')));
+    await editor.edit((e) => e.replace(new vscode.Range(4, 6, 4, 8), '2.0e-4'));
+  });
+
   it('hover on a key explains it, and the CodeLens shows tokens per step', async () => {
     const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', doc.uri, new vscode.Position(4, 3));
     const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : 'value' in c ? c.value : ''))).join('\n');
