@@ -11,8 +11,8 @@ export function grouped(n: number): string {
 /** "≈ 9.8 GiB peak · 16,384 tokens/step", or why there is no figure. */
 export function estimateLine(a: Analysis): string {
   if (!a.recipe) {
-    const errors = a.issues.filter((i) => i.severity === 'error').length;
-    return `memory estimate after ${errors} problem${errors === 1 ? '' : 's'} are fixed`;
+    const errors = a.diagnostics.filter((d) => d.severity === 1).length; // DiagnosticSeverity.Error
+    return `memory estimate after ${errors === 1 ? 'the problem is' : `${errors} problems are`} fixed`;
   }
   const e = a.estimate;
   const tokens = `${grouped(e?.tokens_per_step ?? 0)} tokens/step`;

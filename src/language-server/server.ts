@@ -63,11 +63,20 @@ function guarded<A extends unknown[], R>(name: string, empty: R, fn: (...args: A
   };
 }
 
+let lensRefresh = false;
+const lensTitles = new Map<string, string>();
+
 const publish = guarded('diagnostics', undefined, (doc: TextDocument): void => {
-  void connection.sendDiagnostics({ uri: doc.uri, version: doc.version, diagnostics: analysisOf(doc).diagnostics });
+  const analysis = analysisOf(doc);
+  void connection.sendDiagnostics({ uri: doc.uri, version: doc.version, diagnostics: analysis.diagnostics });
+  // the client asks for lenses on its own schedule; a changed estimate asks it again now
+  const title = estimateLine(analysis);
+  if (lensRefresh && lensTitles.get(doc.uri) !== title) void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
+  lensTitles.set(doc.uri, title);
 });
 
 connection.onInitialize((params) => {
+  lensRefresh = params.capabilities.workspace?.codeLens?.refreshSupport === true;
   workspaceFolders = (params.workspaceFolders ?? []).map((f) => fsPath(f.uri)).filter((p): p is string => !!p);
   return {
     capabilities: {
@@ -85,6 +94,7 @@ documents.onDidOpen((e) => publish(e.document));
 documents.onDidChangeContent((e) => publish(e.document));
 documents.onDidClose((e) => {
   cache.delete(e.document.uri);
+  lensTitles.delete(e.document.uri);
   void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
 });
 
@@ -138,7 +148,7 @@ connection.onNotification(
     gpuMemoryMb = mems.length ? Math.max(...mems) : undefined;
     cache.clear();
     for (const doc of documents.all()) publish(doc);
-    void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
+    if (lensRefresh) void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
   }),
 );
 

@@ -4,6 +4,8 @@
  * the hover on a key. Each step ends with its screenshot (taken by the runner). The recipe is
  * reverted at the end so the run that follows trains the recipe as written.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { revealInExplorer, runPaletteCommand } from './workbench';
 
@@ -14,7 +16,9 @@ export interface EditorStep {
 }
 
 /** Steps that open `recipeRel` and exercise the language server through the editor UI. */
-export function recipeEditorSteps(page: Page, recipeRel: string): EditorStep[] {
+export function recipeEditorSteps(page: Page, workspace: string, recipeRel: string): EditorStep[] {
+  const file = path.join(workspace, recipeRel);
+  const original = readFileSync(file, 'utf8');
   const editor = page.locator('.editor-instance .monaco-editor').first();
   return [
     {
@@ -56,8 +60,15 @@ export function recipeEditorSteps(page: Page, recipeRel: string): EditorStep[] {
       name: 'recipe-revert',
       run: async () => {
         await page.mouse.move(5, 5);
+        // whether or not the edit reached the disk, the disk gets the original and the editor reloads it
+        writeFileSync(file, original);
         await runPaletteCommand(page, 'File: Revert File');
-        await editor.locator('.view-lines', { hasText: 'revision: 7' }).waitFor({ state: 'detached', timeout: 10_000 });
+        const deadline = Date.now() + 15_000;
+        while ((await editor.locator('.view-lines').innerText()).includes('revision')) {
+          if (Date.now() > deadline) throw new Error('the recipe still shows the test edit after File: Revert File');
+          await page.waitForTimeout(250);
+        }
+        if (readFileSync(file, 'utf8') !== original) throw new Error(`${recipeRel} on disk differs from the original after the revert`);
         await page.keyboard.press('Control+Shift+M');
       },
     },

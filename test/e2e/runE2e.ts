@@ -58,7 +58,7 @@ async function steps(page: Page, workspace: string, extensionId: string): Promis
   let adapterRel = '';
   return [
     { name: 'workbench', run: () => waitForWorkbench(page) },
-    ...recipeEditorSteps(page, `tiny/${recipeName}`),
+    ...recipeEditorSteps(page, workspace, `tiny/${recipeName}`),
     {
       name: 'start-run',
       run: async () => {
