@@ -4,7 +4,7 @@
  * compare the memory estimate with the GPU.
  */
 import * as vscode from 'vscode';
-import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import type { LanguageClient, LanguageClientOptions, ServerOptions } from 'vscode-languageclient/node';
 import { BACKEND_DEVICES, SERVER_PID, type BackendDevices } from './language-server/protocol';
 
 /** The language id of `*.qlora.yaml` / `*.qlora.yml`. */
@@ -50,6 +50,8 @@ export class RecipeLanguageClient implements vscode.Disposable {
   }
 
   private async launch(): Promise<void> {
+    // loaded on the first recipe, not at activation
+    const { LanguageClient, TransportKind } = await import('vscode-languageclient/node');
     const module = this.context.asAbsolutePath('out/languageServer.js');
     const serverOptions: ServerOptions = {
       run: { module, transport: TransportKind.ipc },
