@@ -9,7 +9,7 @@ import type { RecipeIssue } from '../recipe/issues';
 import { schemaAt, type SchemaNode } from '../recipe/messages';
 import type { Recipe } from '../recipe/schema';
 import { validateLocated } from '../recipe/validate';
-import { keyPos, parseYaml, valuePos, type Located, type PathKey } from '../recipe/yamlSource';
+import { keyPos, MAX_RECIPE_CHARS, parseYaml, valuePos, type Located, type PathKey } from '../recipe/yamlSource';
 import { crossChecks, type Finding } from './checks';
 import { setValueEdit, type SetValue } from './edits';
 import { readModelConfig } from './models';
@@ -140,8 +140,9 @@ function firstSyntaxErrors(issues: RecipeIssue[], lines: readonly string[]): Rec
 
 /** Analyse one recipe text. Never throws for any text. */
 export function analyze(text: string, env: AnalysisEnv): Analysis {
-  const lines = text.split(/\r?\n/);
   const located = parseYaml(text);
+  // a file past the size budget gets one issue on line 1: split only its start
+  const lines = (text.length > MAX_RECIPE_CHARS ? text.slice(0, 4096) : text).split(/\r?\n/);
   const { recipe, issues } = validateLocated(located);
   const diagnostics = firstSyntaxErrors(issues, lines).map((i) => issueDiagnostic(text, lines, located, i));
   if (!recipe) return { located, issues, diagnostics };

@@ -2,7 +2,6 @@
  * Checks that need more than the schema: fields that contradict each other, the base model's
  * config, files on disk, and the selected backend's GPU. They run on a schema-valid recipe.
  */
-import * as path from 'node:path';
 import type { MemoryEstimate } from '../recipe/estimate';
 import type { Recipe } from '../recipe/schema';
 import type { PathKey } from '../recipe/yamlSource';
@@ -119,9 +118,4 @@ function memoryCheck(r: Recipe, env: CheckEnv, add: (p: PathKey[], l: CheckLevel
   if (r.data.max_seq_len > 512) fixes.push(set(`Lower max_seq_len to ${r.data.max_seq_len / 2}`, ['data', 'max_seq_len'], String(Math.floor(r.data.max_seq_len / 2))));
   const where: PathKey[] = has(env.written['training'], 'micro_batch_size') ? ['training', 'micro_batch_size'] : ['base_model'];
   add(where, 'error', 'memory', `estimated peak ${total.toFixed(1)} GiB is above the backend's GPU memory (${gpuGib.toFixed(1)} GiB); lower micro_batch_size or max_seq_len, or enable gradient_checkpointing`, ...fixes);
-}
-
-/** The folder holding a recipe file. */
-export function recipeDirOf(file: string | undefined, fallback: string): string {
-  return file ? path.dirname(file) : fallback;
 }

@@ -42,7 +42,6 @@ function snippet(key: string, node: SchemaNode, indent: number, tab = { n: 1 }):
     const first = 'default' in node ? [node.default, ...choices.filter((c) => c !== node.default)] : choices;
     return `${key}: \${${n}|${first.map((c) => String(c).replace(/[|,]/g, '')).join(',')}|}`;
   }
-  if (node.anyOf) return `${key}: \${${n}:${'default' in node ? yamlScalar(node.default) : ''}}`;
   return `${key}: \${${n}:${'default' in node ? yamlScalar(node.default) : ''}}`;
 }
 
@@ -60,7 +59,6 @@ function keyItems(ctx: CursorContext, text: string, line: number): CompletionIte
       insertText: snippet(k, child, 0), // the client re-indents snippet lines to the cursor line
       insertTextFormat: InsertTextFormat.Snippet,
       sortText: String(i).padStart(3, '0'),
-      textEdit: undefined,
     }));
 }
 

@@ -16,6 +16,7 @@ import {
   type Connection,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
+import { MAX_RECIPE_CHARS } from '../recipe/yamlSource';
 import { analyze, type Analysis, type Fix } from './analysis';
 import { completeAt } from './completion';
 import { hoverAt } from './hover';
@@ -101,7 +102,7 @@ documents.onDidClose((e) => {
 connection.onCompletion(
   guarded('completion', [], (p) => {
     const doc = documents.get(p.textDocument.uri);
-    if (!doc) return [];
+    if (!doc || doc.getText().length > MAX_RECIPE_CHARS) return [];
     const a = analysisOf(doc);
     const written = a.located.value && typeof a.located.value === 'object' ? (a.located.value as Record<string, unknown>) : undefined;
     return completeAt(doc.getText(), p.position.line, p.position.character, { recipeDir: recipeDir(doc.uri), workspaceFolders, written });
@@ -111,7 +112,7 @@ connection.onCompletion(
 connection.onHover(
   guarded('hover', null, (p) => {
     const doc = documents.get(p.textDocument.uri);
-    return doc ? hoverAt(doc.getText(), p.position.line, p.position.character, analysisOf(doc)) : null;
+    return doc && doc.getText().length <= MAX_RECIPE_CHARS ? hoverAt(doc.getText(), p.position.line, p.position.character, analysisOf(doc)) : null;
   }),
 );
 
