@@ -11,6 +11,7 @@ import { BUILTIN_CHAT_TEMPLATES } from '../recipe/schema';
 import { cursorContext, siblingKeys, type CursorContext } from './cursor';
 import { datasetColumns, DATA_EXTENSIONS, filesWith } from './datasets';
 import { fieldDoc } from './hover';
+import { memo } from './memo';
 import { cachedModelIds, linearModules, readModelConfig, workspaceModelDirs } from './models';
 
 /** Where completion looks besides the text. */
@@ -20,6 +21,9 @@ export interface CompletionEnv {
   /** Parsed values of the document, when it parsed (for base_model, data.train, data.format). */
   written?: Record<string, unknown>;
 }
+
+/** How long a folder scan is reused between completion requests. */
+const SCAN_TTL_MS = 2_000;
 
 function yamlScalar(v: unknown): string {
   if (typeof v === 'string') return /^[\w./-]+$/.test(v) && !/^(true|false|null|~|[-+.\d])/.test(v) ? v : JSON.stringify(v);
@@ -77,16 +81,16 @@ function valueItems(ctx: CursorContext, env: CompletionEnv): CompletionItem[] {
   switch (dotted) {
     case 'base_model':
       return [
-        ...values(workspaceModelDirs(roots, env.recipeDir), CompletionItemKind.Folder, 'local model folder (config.json)'),
-        ...values(cachedModelIds(), CompletionItemKind.Value, 'in the local Hugging Face cache'),
+        ...values(memo(`models:${env.recipeDir}:${roots.join()}`, SCAN_TTL_MS, () => workspaceModelDirs(roots, env.recipeDir)), CompletionItemKind.Folder, 'local model folder (config.json)'),
+        ...values(memo('hub-cache', SCAN_TTL_MS, () => cachedModelIds()), CompletionItemKind.Value, 'in the local Hugging Face cache'),
       ];
     case 'data.train':
     case 'data.eval':
-      return values(filesWith(roots, env.recipeDir, DATA_EXTENSIONS), CompletionItemKind.File, 'data file in the workspace');
+      return values(memo(`data:${env.recipeDir}:${roots.join()}`, SCAN_TTL_MS, () => filesWith(roots, env.recipeDir, DATA_EXTENSIONS)), CompletionItemKind.File, 'data file in the workspace');
     case 'data.chat_template':
       return [
         ...values(['tokenizer', ...BUILTIN_CHAT_TEMPLATES], CompletionItemKind.EnumMember, 'chat template'),
-        ...values(filesWith(roots, env.recipeDir, ['.jinja']), CompletionItemKind.File, 'Jinja chat template file'),
+        ...values(memo(`jinja:${env.recipeDir}:${roots.join()}`, SCAN_TTL_MS, () => filesWith(roots, env.recipeDir, ['.jinja'])), CompletionItemKind.File, 'Jinja chat template file'),
       ];
     case 'lora.target_modules':
       return [...values(['all-linear'], CompletionItemKind.EnumMember, 'every linear layer'), ...moduleItems(env)];
