@@ -1,4 +1,4 @@
-// Bundles the extension (node, cjs, `vscode` external), each webview (browser, iife) and the
+// Bundles the extension (node, cjs, `vscode` external), the recipe language server (node, cjs), each webview (browser, iife) and the
 // integration suites (node, cjs, `vscode` and `mocha` external). Offline: only local files.
 //   node esbuild.mjs [--production] [--watch]
 import * as esbuild from 'esbuild';
@@ -35,6 +35,15 @@ const builds = [
     format: 'cjs',
     target: 'node20',
     external: ['vscode'],
+  },
+  {
+    // the recipe language server: its own Node process, no `vscode`
+    ...common,
+    entryPoints: ['src/language-server/server.ts'],
+    outfile: 'out/languageServer.js',
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
   },
   {
     ...common,

@@ -26,6 +26,9 @@ CONFIGS = {
                        "num_key_value_heads": 4, "head_dim": 256, "vocab_size": 256000, "tie_word_embeddings": True},
     "multimodal-nested": {"model_type": "llava", "text_config": {"hidden_size": 1024, "num_hidden_layers": 4,
                           "num_attention_heads": 16, "vocab_size": 32000}},
+    "gemma2-softcap": {"hidden_size": 2304, "intermediate_size": 9216, "num_hidden_layers": 26, "num_attention_heads": 8,
+                       "num_key_value_heads": 4, "head_dim": 256, "vocab_size": 256000, "tie_word_embeddings": True,
+                       "final_logit_softcapping": 30.0},
     "not-a-decoder": {"model_type": "mystery", "hidden_size": 0, "vocab_size": "many"},
 }
 

@@ -48,6 +48,8 @@ export class Ctx implements vscode.Disposable {
   private lastShownError: string | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   device: string | undefined;
+  /** The devices the connected backend's hello reported (the recipe language server compares memory with them). */
+  devices: ReadonlyArray<{ type: string; name: string; memory_total_mb: number | null }> = [];
   /** The last error a command reported (for the test API and bug reports). */
   lastCommandError: string | undefined;
 
@@ -153,6 +155,7 @@ export class Ctx implements vscode.Disposable {
       onEvent: (ev) => this.handleEvent(ev),
       onConnected: async (conn) => {
         this.device = deviceLabel(conn.hello.capabilities);
+        this.devices = conn.hello.capabilities.devices;
         await this.refreshRuns();
       },
     });

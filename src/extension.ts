@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { Ctx } from './ctx';
+import { RecipeLanguageClient } from './languageClient';
 import { registerViews } from './views';
 import type { LossPoints } from './views/lossView';
 import type { PlaygroundRun } from './views/playground';
@@ -26,6 +27,8 @@ export interface QloraStudioApi {
   playgroundPrompt(prompt: string): Promise<PlaygroundRun>;
   /** Adapter folders the explorer's "Merge adapter" currently applies to (last automatic scan). */
   adapterFolders(): readonly string[];
+  /** The recipe language server's process id, once a recipe started it. */
+  recipeServerPid(): Promise<number | undefined>;
 }
 
 /** Activates the extension; failures are shown and rethrown. */
@@ -35,6 +38,8 @@ export function activate(context: vscode.ExtensionContext): QloraStudioApi {
     context.subscriptions.push(ctx);
     const views = registerViews(ctx);
     registerCommands(ctx, views);
+    const recipes = new RecipeLanguageClient(context, ctx.log);
+    context.subscriptions.push(recipes, ctx.onPhase((p) => recipes.setBackendDevices({ devices: p === 'connected' ? [...ctx.devices] : [] })));
     return {
       waitForRun: (runId, timeoutMs) => ctx.waitForRun(runId, timeoutMs),
       getLossViewPoints: (runId) => views.loss.pointsInView(runId),
@@ -43,6 +48,7 @@ export function activate(context: vscode.ExtensionContext): QloraStudioApi {
       lastCommandError: () => ctx.lastCommandError,
       adapterFolders: () => views.adapters.current(),
       playgroundPrompt: (prompt) => views.playground.runPrompt(prompt),
+      recipeServerPid: () => recipes.serverPid(),
     };
   } catch (err) {
     void vscode.window.showErrorMessage(`QLoRA Studio failed to activate: ${err instanceof Error ? err.message : String(err)}`);

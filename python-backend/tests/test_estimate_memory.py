@@ -139,3 +139,22 @@ def test_shared_vectors_still_match_python(case: dict) -> None:
     # the TypeScript estimator is checked against the same file, so the two cannot drift apart
     got = estimate_memory(recipe_from_text(case["text"], "/tmp"), case["model_config"])
     assert got == case["expected"]
+
+
+def test_loss_counts_one_chunk_of_the_head_not_full_logits() -> None:
+    """The engine's chunked loss (train/loss.py) holds one chunk of fp32 logits; only models that
+    transform logits after the head (soft-capping) hold full logits, as the plain path does."""
+    from qlora_studio.train.loss import _CHUNK_ELEMENTS, _LOGIT_TRANSFORMS
+
+    from qlora_studio.estimate import memory
+
+    assert memory.LOSS_CHUNK_ELEMENTS == _CHUNK_ELEMENTS  # the estimator and the engine agree
+    assert memory.LOGIT_TRANSFORMS == _LOGIT_TRANSFORMS
+    tail = "  max_seq_len: 8192\n"
+    chunked = estimate_memory(_recipe(tail), LLAMA3_8B)["logits_gib"]
+    rows = _CHUNK_ELEMENTS // LLAMA3_8B["vocab_size"]
+    want = (2 * 8192 * 4096 * 2 + rows * LLAMA3_8B["vocab_size"] * (2 + 4)) / 1024**3
+    assert chunked == pytest.approx(want)
+    assert chunked < 1.0  # full fp32 logits and their log-softmax would be 7.8 GiB here
+    capped = estimate_memory(_recipe(tail), {**LLAMA3_8B, "final_logit_softcapping": 30.0})["logits_gib"]
+    assert capped == pytest.approx(8192 * LLAMA3_8B["vocab_size"] * (2 + 8) / 1024**3)

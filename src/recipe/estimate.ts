@@ -29,6 +29,10 @@ const SINGLE_QUANT_BITS = 32 / 64;
 const OPTIMIZER_BYTES: Record<string, number> = { paged_adamw_8bit: 2, adamw_8bit: 2, paged_adamw_32bit: 8, adamw: 8 };
 const DTYPE_BYTES: Record<string, number> = { bfloat16: 2, float16: 2, float32: 4 };
 const REQUIRED_CONFIG = ['hidden_size', 'num_hidden_layers', 'num_attention_heads', 'vocab_size'] as const;
+/** fp32 logits one chunk of the engine's loss holds (python train/loss.py's _CHUNK_ELEMENTS). */
+const LOSS_CHUNK_ELEMENTS = 2 ** 27;
+/** Config attributes of models whose loss takes the plain full-logits path (python train/loss.py). */
+const LOGIT_TRANSFORMS = ['final_logit_softcapping', 'logit_scale', 'logits_scaling', 'output_multiplier_scale'] as const;
 const LLAMA_LINEARS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 
 interface Shape {
@@ -40,6 +44,7 @@ interface Shape {
   headDim: number;
   vocab: number;
   tied: boolean;
+  plainLoss: boolean;
 }
 
 /** A positive whole number from a config field, else undefined. */
@@ -65,6 +70,8 @@ function shapeOf(config: Record<string, unknown>): Shape | string[] {
     headDim: count(cfg['head_dim']) ?? Math.floor(h / heads),
     vocab: cfg['vocab_size'] as number,
     tied: cfg['tie_word_embeddings'] === true,
+    // Python's `value not in (None, 1, 1.0)`: true equals 1 there
+    plainLoss: LOGIT_TRANSFORMS.some((k) => cfg[k] !== undefined && cfg[k] !== null && cfg[k] !== 1 && cfg[k] !== true),
   };
 }
 
@@ -78,6 +85,13 @@ function linearsOf(s: Shape): Record<string, [number, number]> {
     up_proj: [s.h, s.i],
     down_proj: [s.i, s.h],
   };
+}
+
+/** Bytes the loss holds at its peak: chunked over the head, or full logits on the plain path. */
+function lossBytes(tokens: number, s: Shape, c: number): number {
+  if (s.plainLoss) return tokens * s.vocab * (c + 8);
+  const rows = Math.min(tokens, Math.max(1, Math.floor(LOSS_CHUNK_ELEMENTS / s.vocab)));
+  return 2 * tokens * s.h * c + rows * s.vocab * (c + 4);
 }
 
 function unknownFigures(tokens: number, notes: string[]): MemoryEstimate {
@@ -133,7 +147,7 @@ export function estimateMemory(recipe: Recipe, modelConfig: Record<string, unkno
     lora_gib: (loraParams * 8) / GIB,
     optimizer_gib: (loraParams * (OPTIMIZER_BYTES[t.optimizer] ?? 8)) / GIB,
     activations_gib: actBytes / GIB,
-    logits_gib: (T * s.vocab * 4 * 2) / GIB,
+    logits_gib: lossBytes(T, s, c) / GIB,
     overhead_gib: OVERHEAD_GIB,
   };
   const total = Object.values(parts).reduce((a, b) => a + b, 0);

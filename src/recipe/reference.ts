@@ -97,8 +97,9 @@ data:
   are text (write \`true\`/\`false\`), \`0x10\` is hex. Anchors and aliases work; a second \`---\`
   document does not.
 - **Paths** (\`data.train\`, \`data.eval\`, a \`.jinja\` chat template, \`output.dir\`, a local
-  \`base_model\` or \`tokenizer\`) are relative to the folder holding the recipe. They are checked when a
-  run starts, not while you type.
+  \`base_model\` or \`tokenizer\`) are relative to the folder holding the recipe. The editor reports a
+  missing or unreadable data file or \`.jinja\` template as you type; a run checks every path when it
+  starts.
 - **Local model or hub id.** \`base_model\` is a local folder when it starts with \`./\`, \`../\`, \`/\` or
   \`~\`, or when a folder of that name exists next to the recipe; otherwise it is a Hugging Face id.
 - **Overrides.** \`training.max_steps\` wins over \`training.epochs\`, \`training.warmup_steps\` over
@@ -107,7 +108,8 @@ data:
 - **trust_remote_code** is never turned on for you: it runs Python code shipped with the model, so
   a recipe must say \`trust_remote_code: true\` itself.
 - **Memory.** The editor shows the estimated peak GPU memory and tokens per step
-  (\`micro_batch_size × max_seq_len × grad_accum\`) above the recipe; the formulas are documented in
+  (\`micro_batch_size × max_seq_len × grad_accum\`) above the recipe, and an error when the peak is
+  above the connected backend's GPU memory; the formulas are documented in
   \`python-backend/src/qlora_studio/estimate/memory.py\`.
 `;
 

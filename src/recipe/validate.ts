@@ -35,7 +35,11 @@ export function validateRecipeText(text: string): RecipeIssue[] {
 
 /** Validate recipe YAML and, when it has no errors, return it with every default filled. */
 export function parseRecipeText(text: string): ParsedRecipe {
-  const doc = parseYaml(text);
+  return validateLocated(parseYaml(text));
+}
+
+/** Validate an already parsed document (the language server keeps its positions for edits). */
+export function validateLocated(doc: Located): ParsedRecipe {
   if (doc.issues.length) return { issues: sortIssues(doc.issues) };
   if (doc.value === null || doc.value === undefined) {
     return { issues: [issueAt(doc, [], 'value', 'the recipe is empty; start with `base_model:` and `data: {train: ...}`')] };

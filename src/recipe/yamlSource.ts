@@ -82,8 +82,65 @@ function plainMessage(code: string, message: string): string {
 /** What YAML 1.2 allows in a stream (c-printable); the yaml package is lenient, Python is not. */
 const NON_PRINTABLE = /[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 
-/** Parse one YAML document; syntax errors and duplicate keys become issues, never exceptions. */
+/** Text longer than this is not parsed: a recipe is a few kilobytes. */
+export const MAX_RECIPE_CHARS = 1 << 20;
+/** Nesting deeper than this is refused (a recipe nests three levels). */
+export const MAX_DEPTH = 64;
+/** Values visited after expanding aliases; past it the text is an alias bomb, not a recipe. */
+export const MAX_NODES = 5_000;
+
+function wholeFileIssue(message: string, line = 1, column = 1): Located {
+  return { value: null, keys: new Map(), values: new Map(), issues: [{ path: '', line, column, message, severity: 'error' }] };
+}
+
+/**
+ * Parse one YAML document; syntax errors, duplicate keys and texts past the size, depth and alias
+ * budgets become issues, never exceptions or hangs.
+ */
 export function parseYaml(text: string): Located {
+  if (text.length > MAX_RECIPE_CHARS) {
+    const mib = (text.length / (1 << 20)).toFixed(1);
+    return wholeFileIssue(`the file is ${mib} MiB; a recipe is a few kilobytes (at most 1 MiB is read): is this the right file?`);
+  }
+  const deep = flowDepthOver(text, MAX_DEPTH);
+  if (deep) return wholeFileIssue(`brackets nest more than ${MAX_DEPTH} levels deep; a recipe nests a few levels`, deep.line, deep.column);
+  try {
+    return parseChecked(text);
+  } catch (err) {
+    // the yaml package recurses on nesting; a stack overflow is a file no recipe resembles
+    const why = err instanceof RangeError ? 'it nests too deeply' : err instanceof Error ? err.message : String(err);
+    return wholeFileIssue(`cannot read this YAML: ${why}; a recipe is a flat mapping of a few sections`);
+  }
+}
+
+/** Where flow brackets first nest deeper than `limit` (quotes and comments skipped), if they do. */
+function flowDepthOver(text: string, limit: number): Pos | undefined {
+  let depth = 0;
+  let line = 1;
+  let lineStart = 0;
+  let quote = '';
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '\n') {
+      line++;
+      lineStart = i + 1;
+      if (quote === '#') quote = '';
+      continue;
+    }
+    if (quote) {
+      if (ch === quote && quote !== '#') quote = '';
+      continue;
+    }
+    if (ch === '"' || ch === "'") quote = ch;
+    else if (ch === '#' && (i === 0 || /\s/.test(text[i - 1] ?? ''))) quote = '#';
+    else if (ch === '[' || ch === '{') {
+      if (++depth > limit) return { line, column: i - lineStart + 1 };
+    } else if ((ch === ']' || ch === '}') && depth > 0) depth--;
+  }
+  return undefined;
+}
+
+function parseChecked(text: string): Located {
   const bad = NON_PRINTABLE.exec(text);
   if (bad) {
     const before = text.slice(0, bad.index);
@@ -108,7 +165,13 @@ export function parseYaml(text: string): Located {
   if (doc.contents === null) return out;
   // Values are built here rather than by doc.toJS(), which would rename a key such as `1e3` to
   // "1000" and lose its position; Python keeps the key as written, and so do we.
-  const value = new Walker(doc, lineCounter, out).walk(doc.contents, []);
+  let value: unknown;
+  try {
+    value = new Walker(doc, lineCounter, out).walk(doc.contents, []);
+  } catch (err) {
+    if (!(err instanceof Budget)) throw err;
+    return wholeFileIssue(`the recipe is ${err.message}; a recipe is a small mapping: remove the aliases or nesting that multiply it`, err.at.line, err.at.column);
+  }
   if (!out.issues.length) out.value = value;
   return out;
 }
@@ -116,6 +179,9 @@ export function parseYaml(text: string): Located {
 /** Records key/value positions and finds duplicate keys, mirroring the Python builder. */
 class Walker {
   private readonly active = new Set<Node>();
+  private visited = 0;
+  /** Alias -> its anchored node: resolving walks the whole document, so each alias is resolved once. */
+  private readonly resolved = new Map<Node, Node>();
 
   constructor(
     private readonly doc: Document,
@@ -123,15 +189,26 @@ class Walker {
     private readonly out: Located,
   ) {}
 
+  private resolve(alias: Node & { resolve(doc: Document): Node | undefined }): Node {
+    let target = this.resolved.get(alias);
+    if (!target) {
+      target = alias.resolve(this.doc) ?? alias;
+      this.resolved.set(alias, target);
+    }
+    return target;
+  }
+
   private pos(node: Node): Pos {
     const p = this.lines.linePos(node.range?.[0] ?? 0);
     return { line: p.line, column: p.col };
   }
 
   walk(node: Node, path: PathKey[]): unknown {
-    const target = isAlias(node) ? (node.resolve(this.doc) ?? node) : node;
+    const target = isAlias(node) ? this.resolve(node) : node;
     const emptyNull = isScalar(node) && node.value === null && node.source === '';
     if (!emptyNull) this.out.values.set(pathId(path), this.pos(node));
+    if (++this.visited > MAX_NODES) throw new Budget(`more than ${MAX_NODES} values once aliases are expanded`, this.pos(node));
+    if (path.length > MAX_DEPTH) throw new Budget(`nested more than ${MAX_DEPTH} levels deep`, this.pos(node));
     if (this.active.has(target)) {
       this.issue(path, this.pos(node), 'an alias refers to itself; recipes cannot be recursive');
       return null;
@@ -174,6 +251,16 @@ class Walker {
 
   private issue(path: PathKey[], at: Pos, message: string): void {
     this.out.issues.push({ path: formatPath(path), line: at.line, column: at.column, message, severity: 'error' });
+  }
+}
+
+/** Thrown by the walker when a budget is spent; parseYaml turns it into one issue. */
+class Budget extends Error {
+  constructor(
+    message: string,
+    readonly at: Pos,
+  ) {
+    super(message);
   }
 }
 

@@ -26,6 +26,7 @@ import {
   runPaletteCommand,
   waitForWorkbench,
 } from './workbench';
+import { recipeEditorSteps } from './recipeEditorSteps';
 
 const artifacts = path.join(repoRoot, 'test-artifacts', 'e2e');
 
@@ -57,6 +58,7 @@ async function steps(page: Page, workspace: string, extensionId: string): Promis
   let adapterRel = '';
   return [
     { name: 'workbench', run: () => waitForWorkbench(page) },
+    ...recipeEditorSteps(page, workspace, `tiny/${recipeName}`),
     {
       name: 'start-run',
       run: async () => {

@@ -19,8 +19,14 @@ max_seq_len, c = bytes of the compute dtype (2 for bf16/fp16, 4 for fp32):
                L x T x h x c + T x per_layer x c. Without it: L x T x per_layer x c. Plus the
                dequantized copy of the largest 4-bit weight that a matmul needs at a time.
                Attention scores are not stored (SDPA / flash attention).
-  logits       T x V x 4 bytes for the fp32 logits the loss is computed in, and as much again
-               for the log-softmax that cross-entropy keeps for backward.
+  logits       what the loss holds (train/loss.py). The engine's chunked loss keeps the decoder's
+               hidden states of the trained positions and their gradient (2 x N x h x c, N =
+               trained tokens, counted as T since which tokens carry loss depends on the data),
+               and runs the frozen head over chunks of at most 2**27 / V rows; one chunk holds
+               its logits in the compute dtype and in fp32 at once: rows x V x (c + 4). Models
+               that transform logits after the head (soft-capping, scaling) take the plain path:
+               full logits T x V x c, their fp32 copy and cross-entropy's log-softmax, T x V x
+               (c + 8).
   overhead     a constant for the CUDA context, cuBLAS workspace and allocator slack.
 
 Mirror: src/recipe/estimate.ts computes the same figures for the editor's CodeLens; both are
@@ -42,6 +48,10 @@ OVERHEAD_GIB = 0.75
 DOUBLE_QUANT_BITS = 8 / 64 + 32 / (64 * 256)
 SINGLE_QUANT_BITS = 32 / 64
 OPTIMIZER_BYTES = {"paged_adamw_8bit": 2, "adamw_8bit": 2, "paged_adamw_32bit": 8, "adamw": 8}
+# Rows of one chunk of the loss: 2**27 fp32 logits at a time (train/loss.py's _CHUNK_ELEMENTS).
+LOSS_CHUNK_ELEMENTS = 1 << 27
+# Config attributes of models whose loss takes the plain (full-logits) path (train/loss.py).
+LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
 LLAMA_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
 
@@ -100,6 +110,7 @@ def _shape(config: dict[str, Any]) -> dict[str, Any]:
         "head_dim": _count(cfg.get("head_dim")) or h // heads,
         "vocab": int(cfg["vocab_size"]),
         "tied": cfg.get("tie_word_embeddings") is True,
+        "plain_loss": any(cfg.get(k) not in (None, 1, 1.0) for k in LOGIT_TRANSFORMS),  # as train/loss.py decides
     }
 
 
@@ -115,6 +126,15 @@ def _linears(s: dict[str, Any]) -> dict[str, tuple[int, int]]:
         "up_proj": (h, i),
         "down_proj": (i, h),
     }
+
+
+def _loss_bytes(tokens: int, s: dict[str, Any], c: int) -> int:
+    """Bytes the loss holds at its peak: chunked over the head, or full logits on the plain path."""
+    vocab = s["vocab"]
+    if s["plain_loss"]:
+        return tokens * vocab * (c + 8)
+    rows = min(tokens, max(1, LOSS_CHUNK_ELEMENTS // vocab))
+    return 2 * tokens * s["h"] * c + rows * vocab * (c + 4)
 
 
 def _none(tokens: int, notes: list[str]) -> dict[str, Any]:
@@ -177,7 +197,7 @@ def estimate_memory(recipe: Any, model_config: dict[str, Any] | None = None) -> 
     else:
         act_bytes = s["layers"] * T * per_token_layer * c
     act_bytes += max(a * b for a, b in linears.values()) * c  # one dequantized weight at a time
-    logit_bytes = T * s["vocab"] * 4 * 2
+    logit_bytes = _loss_bytes(T, s, c)
     if not d.packing:
         notes.append("packing is off: sequences are padded, the figure assumes full max_seq_len batches")
 
