@@ -70,6 +70,12 @@ export class TextTokenizer {
     this.bosId = this.special.bos_token ? this.tok.token_to_id(this.special.bos_token) : undefined;
   }
 
+  /** True when the tokenizer adds BOS by itself (its post-processor), as for `format: text`. */
+  addsBos(): boolean {
+    if (this.bosId === undefined) return false;
+    return Number(this.tok.encode('x', { add_special_tokens: true }).ids[0]) === this.bosId;
+  }
+
   /** Id of a token text, or undefined. */
   idOf(token: string): number | undefined {
     return token ? this.tok.token_to_id(token) : undefined;

@@ -1,0 +1,94 @@
+/**
+ * A preview session: one recipe's data settings, tokenizer and chat template, ready to turn a
+ * dataset line into what the trainer sees. Built once per recipe and reused for every line.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseRecipeText } from '../recipe/validate';
+import { BUILTIN_CHAT_TEMPLATES } from '../recipe/schema';
+import { encodeConversation, labelTokens, type Encoded } from './masking';
+import { readJson, tokenizerFolder } from './modelFiles';
+import { parseJsonLine, rowToConversation, type DataConfig } from './rows';
+import { ChatTemplate, type ChatMessage } from './template';
+import { tokenText, TextTokenizer } from './tokenizer';
+
+/** One line as the trainer sees it, or why it is a bad row. */
+export type LinePreview =
+  | { ok: true; messages: ChatMessage[] | string; encoded: Encoded; trained: number }
+  | { ok: false; kind: string; message: string; messages?: ChatMessage[] | string };
+
+/** Everything needed to preview lines of one recipe's data. */
+export class PreviewSession {
+  constructor(
+    readonly recipePath: string,
+    readonly data: DataConfig,
+    readonly tokenizer: TextTokenizer,
+    readonly template: ChatTemplate | undefined,
+  ) {}
+
+  /** Previews one dataset line (JSONL). Never throws for a bad row. */
+  previewLine(line: string): LinePreview {
+    let messages: ChatMessage[] | string | undefined;
+    try {
+      messages = rowToConversation(parseJsonLine(line), this.data);
+      const encoded = this.encode(messages);
+      return { ok: true, messages, encoded, trained: encoded.labels.filter((l) => l !== -100).length };
+    } catch (err) {
+      const e = err as Error & { kind?: string };
+      return { ok: false, kind: e.kind ?? 'template_error', message: e.message, ...(messages !== undefined ? { messages } : {}) };
+    }
+  }
+
+  /** Encodes a conversation (or raw text for `format: text`). */
+  encode(messages: ChatMessage[] | string): Encoded {
+    const d = this.data;
+    if (typeof messages === 'string') {
+      const tok = this.tokenizer;
+      const eos = tok.special.eos_token;
+      if (!eos) throw new Error('the tokenizer has no eos_token; set one so the model learns to stop');
+      const text = (tok.addsBos() ? tok.special.bos_token : '') + messages + eos;
+      const spans: Array<[number, number]> = [[0, Array.from(text).length]];
+      return { text, trainedSpans: spans, ...labelTokens(text, tok, spans, d.max_seq_len) };
+    }
+    if (!this.template) throw new Error('no chat template');
+    return encodeConversation(messages, this.tokenizer, this.template, d.train_on, d.max_seq_len);
+  }
+}
+
+/** Loads the session for a recipe file; `builtinDir` holds the built-in templates' .jinja files. */
+export function loadSession(recipePath: string, builtinDir: string): PreviewSession {
+  const parsed = parseRecipeText(fs.readFileSync(recipePath, 'utf8'));
+  if (!parsed.recipe) {
+    const first = parsed.issues[0];
+    throw new Error(`${path.basename(recipePath)} has errors (line ${first?.line ?? '?'}: ${first?.message ?? 'invalid'}); fix the recipe to preview its data`);
+  }
+  const recipe = parsed.recipe;
+  const dir = path.dirname(recipePath);
+  const found = tokenizerFolder(recipe.tokenizer ?? recipe.base_model, dir, recipe.revision);
+  if ('error' in found) throw new Error(found.error);
+  const tokenizerConfig = readJson(path.join(found.folder, 'tokenizer_config.json'), true);
+  const tokenizer = new TextTokenizer({ tokenizerJson: readJson(path.join(found.folder, 'tokenizer.json')), tokenizerConfig });
+  const template = recipe.data.format === 'text' ? undefined : resolveTemplate(recipe.data.chat_template, tokenizerConfig, found.folder, dir, builtinDir);
+  return new PreviewSession(recipePath, recipe.data, tokenizer, template);
+}
+
+/** `data.chat_template` -> a compiled template (mirrors python `resolve_chat_template`). */
+export function resolveTemplate(spec: string, tokenizerConfig: Record<string, unknown>, tokenizerDir: string, recipeDir: string, builtinDir: string): ChatTemplate {
+  if (spec === 'tokenizer') {
+    let source = tokenizerConfig['chat_template'];
+    if (Array.isArray(source)) source = (source as Array<{ name: string; template: string }>).find((t) => t.name === 'default')?.template;
+    const file = path.join(tokenizerDir, 'chat_template.jinja');
+    if (typeof source !== 'string' && fs.existsSync(file)) source = fs.readFileSync(file, 'utf8');
+    if (typeof source !== 'string' || !source) {
+      throw new Error(`data.chat_template is 'tokenizer' but the tokenizer has no chat template; set data.chat_template to a built-in (${BUILTIN_CHAT_TEMPLATES.join(', ')}), a .jinja file or inline Jinja`);
+    }
+    return new ChatTemplate(source, 'from the tokenizer');
+  }
+  if ((BUILTIN_CHAT_TEMPLATES as readonly string[]).includes(spec)) return new ChatTemplate(fs.readFileSync(path.join(builtinDir, `${spec}.jinja`), 'utf8'), spec);
+  if (spec.includes('{{') || spec.includes('{%')) return new ChatTemplate(spec, '(inline)');
+  const file = path.resolve(recipeDir, spec);
+  if (!fs.existsSync(file)) throw new Error(`data.chat_template ${JSON.stringify(spec)} is not 'tokenizer', not a built-in, not inline Jinja and not an existing file (looked for ${file})`);
+  return new ChatTemplate(fs.readFileSync(file, 'utf8'), spec);
+}
+
+export { tokenText };
