@@ -29,6 +29,8 @@ export const COMMANDS = [
   { id: 'qloraStudio.openRunFolder', title: 'Open Run Folder', needsTrust: false, palette: false },
   { id: 'qloraStudio.openRunRecipe', title: 'Open Run Recipe', needsTrust: false, palette: false },
   { id: 'qloraStudio.showRunLoss', title: 'Show Loss Chart', needsTrust: true, palette: false, icon: '$(graph-line)' },
+  { id: 'qloraStudio.pickDatasetRecipe', title: 'Pick Recipe for Dataset Preview', needsTrust: false, palette: true },
+  { id: 'qloraStudio.runDatasetDoctor', title: 'Run Dataset Doctor', needsTrust: false, palette: true, icon: '$(checklist)' },
 ] as const satisfies readonly CommandMeta[];
 
 /** A command id of the table; the type keeps handlers and metadata in step. */

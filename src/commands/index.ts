@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import { COMMANDS, type CommandId } from './ids';
+import { pickDatasetRecipe, runDatasetDoctor } from './datasetCommands';
 import { mergeAdapter } from './mergeCommand';
 import { openPlayground } from './playgroundCommand';
 import { connectBackend, newRecipe, showLogs } from './recipeCommands';
@@ -30,6 +31,8 @@ export const COMMAND_FACTORIES: Record<CommandId, Factory> = {
   'qloraStudio.openRunFolder': (ctx) => openRunFolder(ctx),
   'qloraStudio.openRunRecipe': (ctx) => openRunRecipe(ctx),
   'qloraStudio.showRunLoss': (ctx, views) => showRunLoss(ctx, views),
+  'qloraStudio.pickDatasetRecipe': (ctx, views) => pickDatasetRecipe(ctx, views),
+  'qloraStudio.runDatasetDoctor': (ctx, views) => runDatasetDoctor(ctx, views),
 };
 
 /** What a refused command returns, so callers (and tests) can tell a refusal from a cancel. */

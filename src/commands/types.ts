@@ -5,6 +5,8 @@ import type { LossViewProvider } from '../views/lossView';
 import type { RunsTreeProvider } from '../views/runsTree';
 import type { AdapterFolders } from '../views/adapterContext';
 import type { PlaygroundHost } from './playgroundCommand';
+import type { DatasetPreview } from '../views/datasetPreview';
+import type { DatasetDoctorView } from '../views/datasetDoctorView';
 
 export interface Views {
   readonly loss: LossViewProvider;
@@ -12,4 +14,8 @@ export interface Views {
   readonly playground: PlaygroundHost;
   /** The adapter-folder scan behind the explorer's "Merge adapter". */
   readonly adapters: AdapterFolders;
+  /** The inline dataset preview (recipe per dataset file, sessions). */
+  readonly dataset: DatasetPreview;
+  /** The dataset doctor's Problems-panel view. */
+  readonly doctor: DatasetDoctorView;
 }

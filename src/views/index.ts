@@ -7,6 +7,8 @@ import type { Ctx } from '../ctx';
 import { PlaygroundHost } from '../commands/playgroundCommand';
 import type { Views } from '../commands/types';
 import { registerAdapterContext } from './adapterContext';
+import { registerDatasetDoctor } from './datasetDoctorView';
+import { registerDatasetPreview } from './datasetPreview';
 import { LOSS_VIEW_ID, LossViewProvider } from './lossView';
 import { registerRecipeLens } from './recipeLens';
 import { RUNS_VIEW_ID, RunsTreeProvider } from './runsTree';
@@ -27,5 +29,7 @@ export function registerViews(ctx: Ctx): Views {
   registerStatusBar(ctx);
   registerRecipeLens(ctx);
   const adapters = registerAdapterContext(ctx);
-  return { loss, runs, playground, adapters };
+  const dataset = registerDatasetPreview(ctx);
+  const doctor = registerDatasetDoctor(ctx, dataset);
+  return { loss, runs, playground, adapters, dataset, doctor };
 }

@@ -1,0 +1,118 @@
+/**
+ * The dataset doctor in the Problems panel: runs on opening and saving a `.jsonl` that a recipe
+ * names (and on demand with progress and cancel), one diagnostic per finding on its line, with
+ * quick fixes: delete an exact duplicate, open the recipe at `data.max_seq_len`.
+ */
+import * as vscode from 'vscode';
+import type { Ctx } from '../ctx';
+import { runDoctor, type DoctorIssue, type DoctorSummary } from '../dataset/doctor';
+import type { DatasetPreview } from './datasetPreview';
+
+/** Files larger than this are checked only on demand (the command shows progress). */
+const AUTO_LIMIT_BYTES = 8 * 1024 * 1024;
+const SOURCE = 'QLoRA dataset doctor';
+
+/** The Problems-panel side of the doctor. */
+export class DatasetDoctorView implements vscode.Disposable {
+  readonly diagnostics = vscode.languages.createDiagnosticCollection('qlora-dataset');
+  private readonly running = new Map<string, AbortController>();
+
+  constructor(private readonly ctx: Ctx, private readonly preview: DatasetPreview) {}
+
+  /** Checks `uri`; with `progress`, shows a cancellable notification. Resolves with the totals. */
+  async check(uri: vscode.Uri, progress = false): Promise<DoctorSummary | undefined> {
+    const session = this.preview.session(uri.fsPath);
+    if (session instanceof Error) {
+      if (progress) throw session;
+      return undefined;
+    }
+    this.running.get(uri.fsPath)?.abort();
+    const ac = new AbortController();
+    this.running.set(uri.fsPath, ac);
+    const found: vscode.Diagnostic[] = [];
+    const onIssue = (i: DoctorIssue) => found.push(toDiagnostic(i));
+    const total = (await vscode.workspace.fs.stat(uri)).size;
+    const pass = (report?: (bytes: number) => void) => runDoctor(uri.fsPath, session, onIssue, { signal: ac.signal, ...(report ? { onProgress: report } : {}) });
+    let summary: DoctorSummary;
+    if (progress) {
+      summary = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Dataset doctor: ${vscode.workspace.asRelativePath(uri)}`, cancellable: true },
+        async (p, token) => {
+          token.onCancellationRequested(() => ac.abort());
+          let last = 0;
+          return pass((bytes) => {
+            p.report({ increment: (100 * (bytes - last)) / Math.max(total, 1), message: `${Math.round((100 * bytes) / Math.max(total, 1))}%` });
+            last = bytes;
+          });
+        },
+      );
+    } else summary = await pass();
+    if (this.running.get(uri.fsPath) === ac) this.running.delete(uri.fsPath);
+    if (!summary.cancelled) this.diagnostics.set(uri, found);
+    this.ctx.log.info(`dataset doctor ${uri.fsPath}: ${summary.lines} lines, ${summary.badRows} bad rows, ${found.length} findings${summary.cancelled ? ' (cancelled)' : ''}`);
+    return summary;
+  }
+
+  /** Runs automatically on small files a recipe names. */
+  async auto(doc: vscode.TextDocument): Promise<void> {
+    if (!doc.uri.fsPath.endsWith('.jsonl') || doc.uri.scheme !== 'file') return;
+    const size = (await vscode.workspace.fs.stat(doc.uri)).size;
+    if (size > AUTO_LIMIT_BYTES || !this.preview.recipeFor(doc.uri.fsPath)) return;
+    await this.check(doc.uri).catch((err: unknown) => this.ctx.log.warn(`dataset doctor: ${String(err)}`));
+  }
+
+  dispose(): void {
+    for (const ac of this.running.values()) ac.abort();
+    this.diagnostics.dispose();
+  }
+}
+
+function toDiagnostic(i: DoctorIssue): vscode.Diagnostic {
+  const line = i.line - 1;
+  const d = new vscode.Diagnostic(new vscode.Range(line, 0, line, Number.MAX_SAFE_INTEGER), i.message, i.severity === 'error' ? vscode.DiagnosticSeverity.Error : vscode.DiagnosticSeverity.Warning);
+  d.source = SOURCE;
+  d.code = i.kind;
+  return d;
+}
+
+class DoctorFixes implements vscode.CodeActionProvider {
+  constructor(private readonly preview: DatasetPreview) {}
+
+  provideCodeActions(doc: vscode.TextDocument, _range: vscode.Range, context: vscode.CodeActionContext): vscode.CodeAction[] {
+    const out: vscode.CodeAction[] = [];
+    for (const d of context.diagnostics.filter((x) => x.source === SOURCE)) {
+      if (d.code === 'duplicate') {
+        const fix = new vscode.CodeAction('Delete this duplicate line', vscode.CodeActionKind.QuickFix);
+        const edit = new vscode.WorkspaceEdit();
+        edit.delete(doc.uri, new vscode.Range(d.range.start.line, 0, d.range.start.line + 1, 0));
+        fix.edit = edit;
+        fix.diagnostics = [d];
+        fix.isPreferred = true;
+        out.push(fix);
+      }
+      const recipe = this.preview.recipeFor(doc.uri.fsPath);
+      if (recipe && (d.code === 'eos_masked' || (d.code === 'no_trained_tokens' && d.message.includes('max_seq_len')))) {
+        const fix = new vscode.CodeAction('Open the recipe at data.max_seq_len', vscode.CodeActionKind.QuickFix);
+        fix.command = { title: fix.title, command: 'vscode.open', arguments: [vscode.Uri.file(recipe)] };
+        fix.diagnostics = [d];
+        out.push(fix);
+      }
+    }
+    return out;
+  }
+}
+
+/** Registers the doctor: diagnostics, automatic runs on open/save, quick fixes. */
+export function registerDatasetDoctor(ctx: Ctx, preview: DatasetPreview): DatasetDoctorView {
+  const view = new DatasetDoctorView(ctx, preview);
+  ctx.push(
+    view,
+    vscode.workspace.onDidOpenTextDocument((d) => void view.auto(d)),
+    vscode.workspace.onDidSaveTextDocument((d) => void view.auto(d)),
+    vscode.workspace.onDidCloseTextDocument((d) => view.diagnostics.delete(d.uri)),
+    preview.onDidChange(() => vscode.workspace.textDocuments.forEach((d) => void view.auto(d))),
+    vscode.languages.registerCodeActionsProvider([{ pattern: '**/*.jsonl' }], new DoctorFixes(preview), { providedCodeActionKinds: [vscode.CodeActionKind.QuickFix] }),
+  );
+  vscode.workspace.textDocuments.forEach((d) => void view.auto(d));
+  return view;
+}
