@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -19,8 +20,8 @@ from qlora_studio.data.rows import RowError
 from qlora_studio.data.templates import BUILTIN_TEMPLATES, ChatTemplate, builtin_template_source
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "test" / "fixtures" / "dataset-render" / "renders.json"
-REAL = ROOT / "test" / "fixtures" / "chat-templates"
+OUT = Path(os.environ.get("QLORA_RENDER_OUT", ROOT / "test" / "fixtures" / "dataset-render" / "renders.json"))
+REAL = Path(os.environ.get("QLORA_RENDER_TEMPLATES", ROOT / "test" / "fixtures" / "chat-templates"))
 
 # Probes for known differences between JavaScript Jinja and jinja2.
 PROBES = {
@@ -28,6 +29,10 @@ PROBES = {
                                    "{% if messages[0]['content'] != '' %}N{% endif %}{{ 0 == false }}{{ [] == false }}",
     "probe-strip-chars": "{% for m in messages %}[{{ m['content'].lstrip(' \\n') }}|{{ m['content'].rstrip('!. ') }}|"
                          "{{ m['content'].strip('x ') }}|{{ m['content'].strip() }}]{% endfor %}",
+    "probe-undefined-loop": "{% for t in tools %}{{ t }}{% else %}none{% endfor %}|{% for t in tools if t %}x{% endfor %}|"
+                            "{{ messages | length }}",
+    "probe-generation-whitespace": "A{% if true %}\n\nB{% endif %}\n  {% generation %}\nC{{ messages[0]['content'] }}"
+                                   "{% endgeneration %}\n{%- generation -%}\n D {% endgeneration %}E\n",
     "probe-print-bool-none": "{{ add_generation_prompt }}|{{ 'a' ~ add_generation_prompt }}|{{ messages | length }}|"
                              "{{ messages[-1]['content'] | length }}",
 }
@@ -54,8 +59,8 @@ TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "</s>", "unk_tok
 def templates() -> dict[str, str]:
     """Name -> source of every template rendered."""
     out = {f"builtin:{name}": builtin_template_source(name) for name in BUILTIN_TEMPLATES}
-    for path in sorted(REAL.glob("*.jinja")):
-        out[f"file:{path.name}"] = path.read_text(encoding="utf-8")
+    for path in sorted(REAL.rglob("*.jinja")):
+        out[f"file:{path.relative_to(REAL).as_posix()}"] = path.read_text(encoding="utf-8")
     out.update(PROBES)
     return out
 
@@ -87,7 +92,7 @@ def main() -> int:
         return 0
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)}: {len(json.loads(text)['cases'])} renders")
+    print(f"wrote {OUT}: {len(json.loads(text)['cases'])} renders")
     return 0
 
 

@@ -15,6 +15,7 @@ npm run -s gen:schemas -- --check
 npx tsx scripts/genRecipeDoc.ts --check
 npx tsx scripts/genRecipeFixtures.ts --check
 .venv/bin/python scripts/gen_masking_vectors.py --check
+.venv/bin/python scripts/gen_render_vectors.py --check
 .venv/bin/python scripts/gen_estimate_vectors.py --check
 tier "typecheck"; npm run -s typecheck
 tier "TypeScript unit tests"; npm run -s test:unit

@@ -136,3 +136,16 @@ const originalBinary = base.evaluateBinaryExpression;
     const eq = pyEquals(left, right);
     return new classes.bool(op === '==' ? eq : !eq);
   };
+
+type ForNode = { iterable: { type: string; lhs?: unknown }; defaultBlock?: unknown[] };
+type ForEval = (this: Interpreter, node: ForNode, env: Environment) => Runtime;
+type BlockEval = (this: Interpreter, body: unknown[], env: Environment) => Runtime;
+const loops = Interpreter.prototype as unknown as { evaluateFor: ForEval; evaluateBlock: BlockEval };
+const originalFor = loops.evaluateFor;
+// jinja2 iterates an undefined variable as an empty sequence (`{% for t in tools %}` without tools).
+(PythonInterpreter.prototype as unknown as { evaluateFor: ForEval }).evaluateFor = function (this: Interpreter, node: ForNode, env: Environment): Runtime {
+  const source = node.iterable.type === 'SelectExpression' ? node.iterable.lhs : node.iterable;
+  const value = base.evaluate.call(this, source, env);
+  if (value.type === 'UndefinedValue') return loops.evaluateBlock.call(this, node.defaultBlock ?? [], env);
+  return originalFor.call(this, node, env);
+};

@@ -1,12 +1,14 @@
 /**
- * The masking rule of docs/masking.md, ported from python-backend/src/qlora_studio/data/masking.py
- * and held to the same vectors (test/fixtures/masking/). Positions are UTF-16 indices while the
- * rule runs (every find and slice is consistent in one unit) and code points in the result, as in
- * Python.
+ * The masking rule of docs/masking.md (differential rendering; control tokens only from the
+ * template's own text), ported from python-backend/src/qlora_studio/data/masking.py and held to
+ * the same vectors (test/fixtures/masking/). Positions are UTF-16 indices while the rule runs
+ * (every find and slice is consistent in one unit) and code points in the result, as in Python.
  */
-import { pyLstrip, pyRstrip, pyStrip, codePointIndex } from './pyString';
+import { locate, overlaps, turnName, type Region } from './locate';
+import { encodePieces, insertText, markMessages, splitMarked, type Piece } from './pieces';
+import { codePointIndex } from './pyString';
 import { RowError } from './rowError';
-import type { ChatMessage, ChatTemplate, SpecialTokens } from './template';
+import { RESERVED, type ChatMessage, type ChatTemplate, type SpecialTokens } from './template';
 import type { TextTokenizer } from './tokenizer';
 
 /** Label of a token that carries no loss. */
@@ -31,13 +33,6 @@ export interface Encoded {
   fullLength: number;
 }
 
-function commonPrefixLen(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  let i = 0;
-  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i += 1;
-  return i;
-}
-
 function find(s: string, x: string, from: number, to: number): number {
   const p = s.indexOf(x, from);
   return p >= 0 && p + x.length <= to ? p : -1;
@@ -56,72 +51,77 @@ function findMarker(text: string, start: number, end: number, markers: string[])
 
 interface Ctx { full: string; template: ChatTemplate; messages: readonly ChatMessage[]; tokens: SpecialTokens }
 
-function locateTurn(c: Ctx, i: number, cursor: number): [number, number] {
-  const before = c.template.render(c.messages.slice(0, i), true, c.tokens);
-  const after = c.template.render(c.messages.slice(0, i + 1), false, c.tokens);
-  if (c.full.startsWith(before) && after.startsWith(before)) return [before.length, commonPrefixLen(after, c.full)];
-  const content = pyStrip(c.messages[i]!.content);
-  const pos = content ? find(c.full, content, cursor, c.full.length) : -1;
-  if (pos < 0) {
-    throw new RowError('template_mismatch', `cannot find assistant message ${i + 1} in the rendered text: the template's generation prompt is not a prefix of the rendered conversation and the content does not appear verbatim`);
+/** Where assistant message `i`'s span starts: after the generation prompt when the template renders one before it. */
+function turnStart(c: Ctx, i: number, region: Region, name: string): number {
+  const prompt = c.template.render(c.messages.slice(0, i), false, c.tokens);
+  const gen = c.template.render(c.messages.slice(0, i), true, c.tokens);
+  if (c.full.startsWith(prompt) && region.start < prompt.length) {
+    throw new RowError('template_mismatch', `${name}: changing its content changes how the template renders the earlier messages, so it cannot be located with certainty`);
   }
-  let regionEnd = c.full.length;
-  for (const later of c.messages.slice(i + 1)) {
-    const next = pyStrip(later.content);
-    const found = next ? find(c.full, next, pos + content.length, c.full.length) : -1;
-    if (found >= 0) {
-      regionEnd = found;
-      break;
-    }
-  }
-  return [pos, regionEnd];
+  if (gen.length > prompt.length && gen.startsWith(prompt) && c.full.startsWith(gen) && gen.length <= region.start) return gen.length;
+  return region.start;
 }
 
-/** Step 1 of the rule: the final text (EOS inserted where needed) and one span per assistant turn (UTF-16). */
-export function assistantSpans(c: Ctx): { text: string; spans: Array<[number, number]> } {
+/** Step 2 of the rule: one trained span per assistant message (UTF-16 in `full`) and the EOS insert points. */
+export function assistantSpans(c: Ctx): { spans: Array<[number, number]>; inserts: number[] } {
   const eos = c.tokens.eos_token;
   const markers = [...new Set([eos, ...END_OF_TURN_MARKERS])].filter((m) => m !== '');
-  const raw: Array<[number, number, boolean]> = [];
+  const regions = c.messages.map((_, j) => locate(c.full, c.template, c.messages, j, c.tokens));
+  const known = regions.filter((r): r is Region => typeof r !== 'string');
+  const spans: Array<[number, number]> = [];
   const inserts: number[] = [];
-  let cursor = 0;
+  let prevEnd = 0;
   c.messages.forEach((msg, i) => {
     if (msg.role !== 'assistant') return;
-    const [start0, regionEnd] = locateTurn(c, i, cursor);
-    const seg = c.full.slice(start0, regionEnd);
-    const content = pyStrip(msg.content);
-    const at = content ? seg.indexOf(content) : -1;
-    const start = at >= 0 ? start0 + at : start0 + seg.length - pyLstrip(seg).length;
-    const contentEnd = at >= 0 ? start + content.length : start;
-    const marker = findMarker(c.full, contentEnd, regionEnd, markers);
-    if (marker) raw.push([start, marker[1], false]);
-    else {
-      if (!eos) throw new RowError('template_error', 'the template closes no assistant turn with an end-of-turn token and the tokenizer has no eos_token');
-      const q = Math.max(contentEnd, start0 + pyRstrip(seg).length);
-      inserts.push(q);
-      raw.push([start, q, true]);
+    const name = turnName(c.messages, i);
+    const region = regions[i]!;
+    if (typeof region === 'string') throw new RowError('template_mismatch', `${name}: cannot be located: ${region}`);
+    regions.forEach((other, j) => {
+      if (j !== i && typeof other !== 'string' && overlaps(region, other)) {
+        throw new RowError('template_mismatch', `${name}: its rendered content overlaps message ${j + 1}'s, so it cannot be located with certainty`);
+      }
+    });
+    const start = turnStart(c, i, region, name);
+    if (start < prevEnd) throw new RowError('template_mismatch', `${name}: it is rendered before the end of the previous assistant turn, so it cannot be located with certainty`);
+    const limit = Math.min(...known.filter((r) => r !== region && r.start >= region.end).map((r) => r.start), c.full.length);
+    const marker = findMarker(c.full, region.end, limit, markers);
+    if (marker) {
+      spans.push([start, marker[1]]);
+      prevEnd = marker[1];
+      return;
     }
-    cursor = Math.max(cursor, regionEnd);
+    if (!eos) throw new RowError('template_error', `${name}: the template closes it with no end-of-turn token and the tokenizer has no eos_token`);
+    inserts.push(region.end);
+    spans.push([start, region.end]);
+    prevEnd = region.end;
   });
-  if (inserts.length === 0) return { text: c.full, spans: raw.map(([s, e]) => [s, e]) };
-  let text = '';
-  let prev = 0;
-  for (const q of inserts) {
-    text += c.full.slice(prev, q) + eos;
-    prev = q;
-  }
-  text += c.full.slice(prev);
+  return { spans, inserts };
+}
+
+/** Spans moved to the text with `eos` inserted at every insert point. */
+function applyInserts(spans: Array<[number, number]>, inserts: number[], eos: string): Array<[number, number]> {
   const moved = (p: number, inclusive: boolean) => p + eos.length * inserts.filter((q) => (inclusive ? q <= p : q < p)).length;
-  const spans = raw.map(([s, e, inserted]): [number, number] => {
-    if (!inserted) return [moved(s, true), moved(e, false)];
+  return spans.map(([s, e]): [number, number] => {
+    if (!inserts.includes(e)) return [moved(s, true), moved(e, false)];
     const eosAt = moved(e, false);
     return [Math.min(moved(s, true), eosAt), eosAt + eos.length];
   });
-  return { text, spans };
 }
 
-/** Step 2: tokenize once, label tokens overlapping a span, truncate. */
-export function labelTokens(text: string, tokenizer: TextTokenizer, spans: Array<[number, number]>, maxSeqLen: number): Omit<Encoded, 'text' | 'trainedSpans'> {
-  const enc = tokenizer.encode(text);
+/** `full` as pieces, special-token text inside message contents marked plain (Step 3). */
+function textPieces(c: Ctx, tok: TextTokenizer): Piece[] {
+  const marked = markMessages(c.messages, tok.specialTexts);
+  if (!marked) return [[c.full, false]];
+  const pieces = splitMarked(c.template.render(marked, false, c.tokens), tok.specialTexts);
+  if (pieces.map(([t]) => t).join('') !== c.full) {
+    throw new RowError('template_mismatch', 'a message contains special-token text that the template splits or trims, so it cannot be kept as plain text; remove it from the message');
+  }
+  return pieces;
+}
+
+/** Step 4: encode the pieces, label tokens overlapping a span (code points), truncate. */
+export function labelTokens(pieces: readonly Piece[], tokenizer: TextTokenizer, spans: Array<[number, number]>, maxSeqLen: number): Omit<Encoded, 'text' | 'trainedSpans'> {
+  const enc = encodePieces(tokenizer, pieces);
   let { ids, tokens, offsets } = enc;
   const bos = tokenizer.bosId;
   if (bos !== undefined && ids.length >= 2 && ids[0] === bos && ids[1] === bos) {
@@ -131,7 +131,7 @@ export function labelTokens(text: string, tokenizer: TextTokenizer, spans: Array
   }
   const labels = ids.map((id, k) => {
     const [a, b] = offsets[k]!;
-    const trained = spans.some(([s, e]) => (a < b ? a < e && b > s : s <= a && a < e));
+    const trained = spans.some(([s, e]) => a < e && b > s);
     return trained ? id : IGNORE_INDEX;
   });
   const fullLength = ids.length;
@@ -147,22 +147,32 @@ export function labelTokens(text: string, tokenizer: TextTokenizer, spans: Array
 
 /** Renders `messages` and labels its tokens per `trainOn`; throws RowError for a bad row. */
 export function encodeConversation(messages: readonly ChatMessage[], tokenizer: TextTokenizer, template: ChatTemplate, trainOn: TrainOn, maxSeqLen: number): Encoded {
+  messages.forEach((m, i) => {
+    if (RESERVED.test(m.content)) throw new RowError('template_error', `message ${i + 1} contains a reserved character (U+FDD0..U+FDEF, Unicode noncharacters); remove it`);
+  });
   const tokens = tokenizer.special;
-  const full = template.render(messages, false, tokens);
-  const { text, spans: utf16 } = assistantSpans({ full, template, messages, tokens });
+  const rendered = template.renderSpans(messages, false, tokens);
+  const c: Ctx = { full: rendered.text, template, messages, tokens };
+  let { spans, inserts } = template.hasGenerationTags ? { spans: rendered.generationSpans, inserts: [] as number[] } : assistantSpans(c);
+  let pieces = textPieces(c, tokenizer);
+  if (inserts.length) {
+    pieces = insertText(pieces, inserts, tokens.eos_token);
+    spans = applyInserts(spans, inserts, tokens.eos_token);
+  }
+  const text = pieces.map(([t]) => t).join('');
   const cp = codePointIndex(text);
-  let spans = utf16.map(([s, e]): [number, number] => [cp(s), cp(e)]);
+  let cpSpans = spans.map(([s, e]): [number, number] => [cp(s), cp(e)]);
   switch (trainOn) {
-    case 'all': spans = [[0, cp(text.length)]]; break;
-    case 'completion': spans = spans.slice(-1); break;
+    case 'all': cpSpans = [[0, cp(text.length)]]; break;
+    case 'completion': cpSpans = cpSpans.slice(-1); break;
     case 'assistant': break;
     default: { const never: never = trainOn; throw new Error(`unknown train_on ${String(never)}`); }
   }
-  const labelled = labelTokens(text, tokenizer, spans, maxSeqLen);
+  const labelled = labelTokens(pieces, tokenizer, cpSpans, maxSeqLen);
   if (labelled.labels.every((l) => l === IGNORE_INDEX)) {
     throw new RowError('no_trained_tokens', labelled.truncated
       ? `no trained token is left after truncation to max_seq_len=${maxSeqLen}; raise data.max_seq_len or shorten the conversation`
       : 'the conversation has no assistant message to train on');
   }
-  return { text, trainedSpans: spans, ...labelled };
+  return { text, trainedSpans: cpSpans, ...labelled };
 }

@@ -48,7 +48,7 @@ export class PreviewSession {
       if (!eos) throw new Error('the tokenizer has no eos_token; set one so the model learns to stop');
       const text = (tok.addsBos() ? tok.special.bos_token : '') + messages + eos;
       const spans: Array<[number, number]> = [[0, Array.from(text).length]];
-      return { text, trainedSpans: spans, ...labelTokens(text, tok, spans, d.max_seq_len) };
+      return { text, trainedSpans: spans, ...labelTokens([[text, false]], tok, spans, d.max_seq_len) };
     }
     if (!this.template) throw new Error('no chat template');
     return encodeConversation(messages, this.tokenizer, this.template, d.train_on, d.max_seq_len);

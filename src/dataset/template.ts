@@ -48,22 +48,72 @@ function rangeFn(...args: number[]): number[] {
   return out;
 }
 
+/** Noncharacters marking where a `{% generation %}` body starts and ends in the raw render. */
+const GEN_OPEN = '\ufdd0';
+const GEN_CLOSE = '\ufdd1';
+/** Characters message contents may not hold: the masking rule's markers and probes. */
+export const RESERVED = /[\ufdd0-\ufdef]/;
+
+/** A render and the `[start, end)` spans of its `{% generation %}` bodies, in order of start. */
+export interface Rendered {
+  text: string;
+  generationSpans: Array<[number, number]>;
+}
+
+/**
+ * The engine drops `{% generation %}` tags; we need the spans their bodies produce. Apply the
+ * block whitespace rules first (as jinja2 does for every block tag), then turn each tag into a
+ * marker output next to an equivalent `{% if true %}`…`{% endif %}`, keeping its `-` controls.
+ */
+function markGenerationTags(source: string): string {
+  const blocks = source.replace(/^[ \t]*({[#%-])/gm, '$1').replace(/([#%-]})\n/g, '$1');
+  return blocks
+    .replace(/{%(-?)\s*generation\s*(-?)%}/g, `{{$1 '${GEN_OPEN}' }}{%$1 if true $2%}`)
+    .replace(/{%(-?)\s*endgeneration\s*(-?)%}/g, `{{$1 '${GEN_CLOSE}' }}{%$1 endif $2%}`);
+}
+
+function stripGenerationMarks(raw: string): Rendered {
+  if (!raw.includes(GEN_OPEN) && !raw.includes(GEN_CLOSE)) return { text: raw, generationSpans: [] };
+  let text = '';
+  const spans: Array<[number, number]> = [];
+  const starts: number[] = [];
+  for (const ch of raw) {
+    if (ch === GEN_OPEN) starts.push(text.length);
+    else if (ch === GEN_CLOSE) spans.push([starts.pop() ?? 0, text.length]);
+    else text += ch;
+  }
+  spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  return { text, generationSpans: spans };
+}
+
 /** A compiled chat template: compile once, render many conversations. */
 export class ChatTemplate {
   private readonly program: Program;
+  /** True when the template marks trained text with `{% generation %}` tags. */
+  readonly hasGenerationTags: boolean;
 
   /** Compiles `source`; a syntax error names the template. */
   constructor(readonly source: string, readonly name = '(inline)') {
     patchStringBuiltins();
+    this.hasGenerationTags = /\{%-?\s*generation\s*-?%\}/.test(source);
     try {
-      this.program = parse(tokenize(source, { lstrip_blocks: true, trim_blocks: true }));
+      // markGenerationTags applies the block whitespace rules itself; applying them twice would
+      // eat a second newline after a tag.
+      this.program = this.hasGenerationTags
+        ? parse(tokenize(markGenerationTags(source), { lstrip_blocks: false, trim_blocks: false }))
+        : parse(tokenize(source, { lstrip_blocks: true, trim_blocks: true }));
     } catch (err) {
       throw new Error(`chat template ${name}: ${(err as Error).message}`);
     }
   }
 
-  /** Renders `messages`; a template that raises becomes a `template_error` bad row. */
+  /** Renders `messages` to text; a template that raises becomes a `template_error` bad row. */
   render(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens): string {
+    return this.renderSpans(messages, addGenerationPrompt, tokens).text;
+  }
+
+  /** Renders `messages` and reports the `{% generation %}` spans (UTF-16 offsets). */
+  renderSpans(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens): Rendered {
     const env = new Environment();
     const globals: Record<string, unknown> = {
       false: false, true: true, none: null, False: false, True: true, None: null,
@@ -78,7 +128,7 @@ export class ChatTemplate {
     for (const [key, value] of Object.entries(globals)) env.set(key, value);
     try {
       const result = new PythonInterpreter(env).run(this.program) as { value: string };
-      return result.value;
+      return stripGenerationMarks(result.value);
     } catch (err) {
       if (err instanceof RowError) throw err;
       throw new RowError('template_error', `chat template ${this.name} failed: ${(err as Error).message}`);

@@ -47,6 +47,11 @@ function trimsOffsets(json: Record<string, unknown>): boolean {
 /** A loaded tokenizer with the special tokens templates read. */
 export class TextTokenizer {
   private readonly tok: Tokenizer;
+  private plainTok: Tokenizer | undefined;
+  private readonly json: Record<string, unknown>;
+  private readonly config: Record<string, unknown>;
+  /** Texts of the added tokens flagged special, longest first, ties by code-point order. */
+  readonly specialTexts: readonly string[];
   private readonly kind: SurfaceKind;
   private readonly trim: boolean;
   private readonly added = new Map<number, string>();
@@ -57,6 +62,12 @@ export class TextTokenizer {
 
   constructor(files: TokenizerFiles) {
     this.tok = new Tokenizer(files.tokenizerJson, files.tokenizerConfig);
+    this.json = files.tokenizerJson;
+    this.config = files.tokenizerConfig;
+    const specials = ((files.tokenizerJson['added_tokens'] ?? []) as Array<{ content: string; special?: boolean }>)
+      .filter((t) => t.special && t.content)
+      .map((t) => t.content);
+    this.specialTexts = [...new Set(specials)].sort((a, b) => cpCompare(a, b));
     this.kind = surfaceKind(files.tokenizerJson);
     this.trim = trimsOffsets(files.tokenizerJson);
     for (const t of (files.tokenizerJson['added_tokens'] ?? []) as Array<{ id: number; content: string }>) {
@@ -68,6 +79,15 @@ export class TextTokenizer {
       pad_token: tokenText(c['pad_token']), unk_token: tokenText(c['unk_token']),
     };
     this.bosId = this.special.bos_token ? this.tok.token_to_id(this.special.bos_token) : undefined;
+  }
+
+  /** The same tokenizer with its special added tokens unmatched (built on first use). */
+  private plain(): Tokenizer {
+    if (!this.plainTok) {
+      const added = ((this.json['added_tokens'] ?? []) as Array<{ special?: boolean }>).filter((t) => !t.special);
+      this.plainTok = new Tokenizer({ ...this.json, added_tokens: added }, this.config);
+    }
+    return this.plainTok;
   }
 
   /** True when the tokenizer adds BOS by itself (its post-processor), as for `format: text`. */
@@ -86,13 +106,30 @@ export class TextTokenizer {
     return this.added.has(id);
   }
 
-  /** Encodes `text` without adding special tokens, with code-point offsets. */
-  encode(text: string): Encoding {
-    const enc = this.tok.encode(text, { add_special_tokens: false });
+  /**
+   * Encodes `text` without adding special tokens, with code-point offsets. `plain`: special
+   * tokens in the text are not matched (Rust `encode_special_tokens`), so it is ordinary text.
+   */
+  encode(text: string, plain = false): Encoding {
+    const enc = (plain ? this.plain() : this.tok).encode(text, { add_special_tokens: false });
     const ids = enc.ids.map(Number);
     const tokens = enc.tokens;
     return { ids, tokens, offsets: alignOffsets(text, ids.map((id, i) => this.added.get(id) ?? tokenSurface(tokens[i]!, this.kind)), this.trim) };
   }
+}
+
+/** Longest first, then code-point order (Python's sort key (-len, text)). */
+function cpCompare(a: string, b: string): number {
+  const la = Array.from(a).length;
+  const lb = Array.from(b).length;
+  if (la !== lb) return lb - la;
+  const x = Array.from(a);
+  const y = Array.from(b);
+  for (let i = 0; i < x.length; i += 1) {
+    const d = x[i]!.codePointAt(0)! - y[i]!.codePointAt(0)!;
+    if (d !== 0) return d;
+  }
+  return 0;
 }
 
 function utf8Len(cp: number): number {
