@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runDoctor, type DoctorIssue } from '../../src/dataset/doctor';
 import { findRecipeFor } from '../../src/dataset/recipeLink';
-import { loadSession } from '../../src/dataset/session';
+import { loadSession, PreviewSession } from '../../src/dataset/session';
+import { ChatTemplate } from '../../src/dataset/template';
+import { TextTokenizer } from '../../src/dataset/tokenizer';
+import { dataSchema } from '../../src/recipe/schema';
 
 const root = join(__dirname, '..', '..');
 const dir = join(root, 'test', 'fixtures', 'dataset-doctor');
@@ -50,5 +53,22 @@ describe('dataset doctor', () => {
     assert.ok(p.ok);
     assert.ok(p.trained > 0 && p.trained < p.encoded.inputIds.length);
     assert.match(p.encoded.text, /<start_of_turn>model\nHello!<end_of_turn>/);
+  });
+});
+
+describe('bad-row verdicts equal the trainer', () => {
+  it('gives test/fixtures/data/bad_rows.jsonl the kinds python-backend/tests/test_data_build.py expects', async () => {
+    // The same setting as the Python test: the gemma fixture tokenizer, the built-in gemma template, max_seq_len 64.
+    const gemma = join(root, 'test', 'fixtures', 'masking', 'gemma');
+    const json = (f: string) => JSON.parse(readFileSync(join(gemma, f), 'utf8')) as Record<string, unknown>;
+    const tokenizer = new TextTokenizer({ tokenizerJson: json('tokenizer.json'), tokenizerConfig: json('tokenizer_config.json') });
+    const template = new ChatTemplate(readFileSync(join(builtin, 'gemma.jinja'), 'utf8'), 'gemma');
+    const data = dataSchema.parse({ train: 'bad_rows.jsonl', max_seq_len: 64 });
+    const session = new PreviewSession('python-test', data, tokenizer, template);
+    const bad: Record<number, string> = {};
+    await runDoctor(join(root, 'test', 'fixtures', 'data', 'bad_rows.jsonl'), session, (i) => {
+      if (i.severity === 'error') bad[i.line] = i.kind;
+    });
+    assert.deepEqual(bad, { 2: 'malformed_json', 3: 'not_an_object', 4: 'missing_field', 5: 'unknown_role', 6: 'empty_conversation', 7: 'no_trained_tokens', 8: 'template_error', 9: 'no_trained_tokens', 11: 'missing_field' });
   });
 });
