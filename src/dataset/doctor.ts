@@ -23,12 +23,10 @@ export interface DoctorIssue {
   firstLine?: number;
 }
 
-/** Totals of a pass. */
+/** Totals of a pass (rows whose verdict needs no tokens are not tokenized, so no token totals). */
 export interface DoctorSummary {
   lines: number;
   examples: number;
-  tokens: number;
-  trained: number;
   truncated: number;
   badRows: number;
   bytes: number;
@@ -64,7 +62,7 @@ export function conversationWarnings(session: PreviewSession, messages: ChatMess
 /** Runs the doctor over `file`; `onProgress(bytes)` is called every ~1000 lines; `signal` cancels. */
 export async function runDoctor(file: string, session: PreviewSession, onIssue: (i: DoctorIssue) => void, opts: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {}): Promise<DoctorSummary> {
   const seen = new Map<string, number>();
-  const sum: DoctorSummary = { lines: 0, examples: 0, tokens: 0, trained: 0, truncated: 0, badRows: 0, bytes: 0, cancelled: false };
+  const sum: DoctorSummary = { lines: 0, examples: 0, truncated: 0, badRows: 0, bytes: 0, cancelled: false };
   const stream = fs.createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
   const rl = readline.createInterface({ input: stream, crlfDelay: Infinity });
   try {
@@ -83,18 +81,17 @@ export async function runDoctor(file: string, session: PreviewSession, onIssue: 
       if (first !== undefined) {
         onIssue({ line: n, kind: 'duplicate', severity: 'warning', firstLine: first, message: `exact duplicate of line ${first}: it is trained twice; delete it unless that is intended` });
       } else seen.set(hash, n);
-      const p = session.previewLine(line);
+      const p = session.checkLine(line);
       if (!p.ok) {
         sum.badRows += 1;
         onIssue({ line: n, kind: p.kind, severity: 'error', message: p.message });
         continue;
       }
       sum.examples += 1;
-      sum.tokens += p.encoded.inputIds.length;
-      sum.trained += p.trained;
-      if (p.encoded.truncated) sum.truncated += 1;
+      const truncated = p.encoded?.truncated ?? false;
+      if (truncated) sum.truncated += 1;
       if (typeof p.messages !== 'string') {
-        for (const w of conversationWarnings(session, p.messages, p.encoded.truncated, p.encoded.labels, p.encoded.inputIds)) onIssue({ line: n, ...w });
+        for (const w of conversationWarnings(session, p.messages, truncated, p.encoded?.labels ?? [], p.encoded?.inputIds ?? [])) onIssue({ line: n, ...w });
       }
     }
   } finally {

@@ -145,8 +145,15 @@ export function labelTokens(pieces: readonly Piece[], tokenizer: TextTokenizer, 
   return { inputIds: ids, labels, tokens, offsets, truncated, fullLength };
 }
 
-/** Renders `messages` and labels its tokens per `trainOn`; throws RowError for a bad row. */
-export function encodeConversation(messages: readonly ChatMessage[], tokenizer: TextTokenizer, template: ChatTemplate, trainOn: TrainOn, maxSeqLen: number): Encoded {
+/** A conversation rendered and spanned (Steps 1–3), before tokenization; spans in code points. */
+export interface Spanned {
+  text: string;
+  pieces: Piece[];
+  spans: Array<[number, number]>;
+}
+
+/** Steps 1–3 of the rule: the final text, its pieces and the trained spans per `trainOn`. */
+export function conversationSpans(messages: readonly ChatMessage[], tokenizer: TextTokenizer, template: ChatTemplate, trainOn: TrainOn): Spanned {
   messages.forEach((m, i) => {
     if (RESERVED.test(m.content)) throw new RowError('template_error', `message ${i + 1} contains a reserved character (U+FDD0..U+FDEF, Unicode noncharacters); remove it`);
   });
@@ -168,11 +175,31 @@ export function encodeConversation(messages: readonly ChatMessage[], tokenizer: 
     case 'assistant': break;
     default: { const never: never = trainOn; throw new Error(`unknown train_on ${String(never)}`); }
   }
-  const labelled = labelTokens(pieces, tokenizer, cpSpans, maxSeqLen);
+  return { text, pieces, spans: cpSpans };
+}
+
+/**
+ * True when the verdict of a spanned row is known without tokenizing it: every span is non-empty
+ * (so some token overlaps it) and the text cannot reach `maxSeqLen` tokens (a token covers at least
+ * one UTF-8 byte of its piece, plus at most one word-start token per piece).
+ */
+export function surelyTrainedUntruncated(s: Spanned, maxSeqLen: number): boolean {
+  if (s.spans.length === 0 || s.spans.some(([a, b]) => b <= a)) return false;
+  return Buffer.byteLength(s.text, 'utf8') + s.pieces.length + 1 <= maxSeqLen;
+}
+
+/** Step 4 on a spanned row; throws `no_trained_tokens` when nothing is trained. */
+export function encodeSpanned(s: Spanned, tokenizer: TextTokenizer, maxSeqLen: number): Encoded {
+  const labelled = labelTokens(s.pieces, tokenizer, s.spans, maxSeqLen);
   if (labelled.labels.every((l) => l === IGNORE_INDEX)) {
     throw new RowError('no_trained_tokens', labelled.truncated
       ? `no trained token is left after truncation to max_seq_len=${maxSeqLen}; raise data.max_seq_len or shorten the conversation`
       : 'the conversation has no assistant message to train on');
   }
-  return { text, trainedSpans: cpSpans, ...labelled };
+  return { text: s.text, trainedSpans: s.spans, ...labelled };
+}
+
+/** Renders `messages` and labels its tokens per `trainOn`; throws RowError for a bad row. */
+export function encodeConversation(messages: readonly ChatMessage[], tokenizer: TextTokenizer, template: ChatTemplate, trainOn: TrainOn, maxSeqLen: number): Encoded {
+  return encodeSpanned(conversationSpans(messages, tokenizer, template, trainOn), tokenizer, maxSeqLen);
 }

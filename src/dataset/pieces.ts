@@ -77,7 +77,7 @@ export function insertText(pieces: Piece[], inserts: readonly number[], text: st
 
 /** Ids and code-point offsets (into the joined text) of the pieces, encoded one by one. */
 export function encodePieces(tok: TextTokenizer, pieces: readonly Piece[]): { ids: number[]; tokens: string[]; offsets: Array<[number, number]> } {
-  const nl = tok.encode('\n', false).ids;
+  const nl = tok.newlineIds;
   const ids: number[] = [];
   const tokens: string[] = [];
   const offsets: Array<[number, number]> = [];

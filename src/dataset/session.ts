@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseRecipeText } from '../recipe/validate';
 import { BUILTIN_CHAT_TEMPLATES } from '../recipe/schema';
-import { encodeConversation, labelTokens, type Encoded } from './masking';
+import { conversationSpans, encodeConversation, encodeSpanned, labelTokens, surelyTrainedUntruncated, type Encoded } from './masking';
 import { readJson, tokenizerFolder } from './modelFiles';
 import { parseJsonLine, rowToConversation, type DataConfig } from './rows';
 import { ChatTemplate, type ChatMessage } from './template';
@@ -36,6 +36,24 @@ export class PreviewSession {
     } catch (err) {
       const e = err as Error & { kind?: string };
       return { ok: false, kind: e.kind ?? 'template_error', message: e.message, ...(messages !== undefined ? { messages } : {}) };
+    }
+  }
+
+  /**
+   * The doctor's verdict on one line: like `previewLine`, but a conversation whose verdict is
+   * certain without tokens (see `surelyTrainedUntruncated`) is not tokenized (`encoded` absent).
+   */
+  checkLine(line: string): LinePreview | { ok: true; messages: ChatMessage[]; encoded?: undefined } {
+    try {
+      const messages = rowToConversation(parseJsonLine(line), this.data);
+      if (typeof messages === 'string' || !this.template) return this.previewLine(line);
+      const spanned = conversationSpans(messages, this.tokenizer, this.template, this.data.train_on);
+      if (surelyTrainedUntruncated(spanned, this.data.max_seq_len)) return { ok: true, messages };
+      const encoded = encodeSpanned(spanned, this.tokenizer, this.data.max_seq_len);
+      return { ok: true, messages, encoded, trained: encoded.labels.filter((l) => l !== -100).length };
+    } catch (err) {
+      const e = err as Error & { kind?: string };
+      return { ok: false, kind: e.kind ?? 'template_error', message: e.message };
     }
   }
 

@@ -90,6 +90,14 @@ export class TextTokenizer {
     return this.plainTok;
   }
 
+  private nl: number[] | undefined;
+
+  /** Ids of "\n" encoded alone (cached; the piece encoder strips them). */
+  get newlineIds(): number[] {
+    this.nl ??= this.encode('\n').ids;
+    return this.nl;
+  }
+
   /** True when the tokenizer adds BOS by itself (its post-processor), as for `format: text`. */
   addsBos(): boolean {
     if (this.bosId === undefined) return false;
