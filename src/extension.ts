@@ -26,6 +26,8 @@ export interface QloraStudioApi {
   playgroundPrompt(prompt: string): Promise<PlaygroundRun>;
   /** Adapter folders the explorer's "Merge adapter" currently applies to (last automatic scan). */
   adapterFolders(): readonly string[];
+  /** What the dataset preview panel of `file` last drew (rows, coloured tokens), if open. */
+  datasetPanelDrawn(file: string): { rows: number; trainedTokens: number; maskedTokens: number; specialTokens: number } | undefined;
 }
 
 /** Activates the extension; failures are shown and rethrown. */
@@ -43,6 +45,7 @@ export function activate(context: vscode.ExtensionContext): QloraStudioApi {
       lastCommandError: () => ctx.lastCommandError,
       adapterFolders: () => views.adapters.current(),
       playgroundPrompt: (prompt) => views.playground.runPrompt(prompt),
+      datasetPanelDrawn: (file) => views.panels.drawn(file),
     };
   } catch (err) {
     void vscode.window.showErrorMessage(`QLoRA Studio failed to activate: ${err instanceof Error ? err.message : String(err)}`);

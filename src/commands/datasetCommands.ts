@@ -5,6 +5,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
+import { recipeDataFiles, isRecipeFile } from '../dataset/recipeLink';
 import type { Views } from './types';
 
 function datasetUri(arg: unknown): vscode.Uri | undefined {
@@ -41,5 +42,23 @@ export function runDatasetDoctor(_ctx: Ctx, views: Views) {
       void vscode.window.showInformationMessage(`Dataset doctor: ${summary.lines} lines, ${summary.examples} examples, ${summary.badRows} bad rows, ${summary.truncated} truncated. See the Problems panel.`);
     }
     return summary;
+  };
+}
+
+/** "Open Dataset Preview": the panel for a dataset, or for a recipe's training data. */
+export function openDatasetPreview(_ctx: Ctx, views: Views) {
+  return (arg?: unknown): string => {
+    const uri = arg instanceof vscode.Uri ? arg : vscode.window.activeTextEditor?.document.uri;
+    if (!uri) throw new Error('open a .jsonl dataset or a *.qlora.yaml recipe first, then open its preview');
+    let file = uri.fsPath;
+    if (isRecipeFile(file)) {
+      const data = recipeDataFiles(file).find((f) => f.endsWith('.jsonl'));
+      if (!data) throw new Error(`${path.basename(file)} names no local .jsonl file in data.train or data.eval; the panel previews JSONL files`);
+      views.dataset.pick(data, file);
+      file = data;
+    }
+    if (!file.endsWith('.jsonl')) throw new Error(`${path.basename(file)} is not a .jsonl dataset; the panel previews JSONL files`);
+    views.panels.show(file);
+    return file;
   };
 }

@@ -30,6 +30,7 @@ export const COMMANDS = [
   { id: 'qloraStudio.openRunRecipe', title: 'Open Run Recipe', needsTrust: false, palette: false },
   { id: 'qloraStudio.showRunLoss', title: 'Show Loss Chart', needsTrust: true, palette: false, icon: '$(graph-line)' },
   { id: 'qloraStudio.pickDatasetRecipe', title: 'Pick Recipe for Dataset Preview', needsTrust: false, palette: true },
+  { id: 'qloraStudio.openDatasetPreview', title: 'Open Dataset Preview', needsTrust: false, palette: true, icon: '$(preview)' },
   { id: 'qloraStudio.runDatasetDoctor', title: 'Run Dataset Doctor', needsTrust: false, palette: true, icon: '$(checklist)' },
 ] as const satisfies readonly CommandMeta[];
 

@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import { COMMANDS, type CommandId } from './ids';
-import { pickDatasetRecipe, runDatasetDoctor } from './datasetCommands';
+import { openDatasetPreview, pickDatasetRecipe, runDatasetDoctor } from './datasetCommands';
 import { mergeAdapter } from './mergeCommand';
 import { openPlayground } from './playgroundCommand';
 import { connectBackend, newRecipe, showLogs } from './recipeCommands';
@@ -32,6 +32,7 @@ export const COMMAND_FACTORIES: Record<CommandId, Factory> = {
   'qloraStudio.openRunRecipe': (ctx) => openRunRecipe(ctx),
   'qloraStudio.showRunLoss': (ctx, views) => showRunLoss(ctx, views),
   'qloraStudio.pickDatasetRecipe': (ctx, views) => pickDatasetRecipe(ctx, views),
+  'qloraStudio.openDatasetPreview': (ctx, views) => openDatasetPreview(ctx, views),
   'qloraStudio.runDatasetDoctor': (ctx, views) => runDatasetDoctor(ctx, views),
 };
 

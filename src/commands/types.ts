@@ -7,6 +7,7 @@ import type { AdapterFolders } from '../views/adapterContext';
 import type { PlaygroundHost } from './playgroundCommand';
 import type { DatasetPreview } from '../views/datasetPreview';
 import type { DatasetDoctorView } from '../views/datasetDoctorView';
+import type { DatasetPanels } from '../views/datasetPanel';
 
 export interface Views {
   readonly loss: LossViewProvider;
@@ -18,4 +19,6 @@ export interface Views {
   readonly dataset: DatasetPreview;
   /** The dataset doctor's Problems-panel view. */
   readonly doctor: DatasetDoctorView;
+  /** The dataset preview panels. */
+  readonly panels: DatasetPanels;
 }

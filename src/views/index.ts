@@ -8,6 +8,7 @@ import { PlaygroundHost } from '../commands/playgroundCommand';
 import type { Views } from '../commands/types';
 import { registerAdapterContext } from './adapterContext';
 import { registerDatasetDoctor } from './datasetDoctorView';
+import { DatasetPanels } from './datasetPanel';
 import { registerDatasetPreview } from './datasetPreview';
 import { LOSS_VIEW_ID, LossViewProvider } from './lossView';
 import { registerRecipeLens } from './recipeLens';
@@ -31,5 +32,7 @@ export function registerViews(ctx: Ctx): Views {
   const adapters = registerAdapterContext(ctx);
   const dataset = registerDatasetPreview(ctx);
   const doctor = registerDatasetDoctor(ctx, dataset);
-  return { loss, runs, playground, adapters, dataset, doctor };
+  const panels = new DatasetPanels(ctx, dataset);
+  ctx.push(panels);
+  return { loss, runs, playground, adapters, dataset, doctor, panels };
 }

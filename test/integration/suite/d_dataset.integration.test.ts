@@ -54,6 +54,19 @@ describe('dataset preview', () => {
     assert.ok(text.includes(`background-color:#d7f5df;">${answer}`), `the answer "${answer}" is trained`);
   });
 
+  it('opens the preview panel with coloured tokens: trained, masked and special', async () => {
+    const { api } = await activateExtension();
+    const recipe = ensureTinyExample(workspaceRoot());
+    const file = path.join(path.dirname(recipe), 'data', 'train.jsonl');
+    const opened = await vscode.commands.executeCommand<string>('qloraStudio.openDatasetPreview', vscode.Uri.file(recipe));
+    assert.equal(opened, file, 'the recipe opens the preview of its training data');
+    const drawn = await until('the panel to draw rows', () => {
+      const d = api.datasetPanelDrawn(file);
+      return d && d.rows >= 3 ? d : undefined;
+    }, 30_000);
+    assert.ok(drawn.trainedTokens > 0 && drawn.maskedTokens > 0 && drawn.specialTokens > 0, JSON.stringify(drawn));
+  });
+
   it('lists every seeded bad row in the Problems panel on its line', async () => {
     const { ext } = await activateExtension();
     const dir = copyDoctorFixture(ext.extensionPath, workspaceRoot());
