@@ -16,8 +16,15 @@ import os
 import sys
 from pathlib import Path
 
+from datetime import datetime
+
+from qlora_studio.data import templates as _templates
 from qlora_studio.data.rows import RowError
 from qlora_studio.data.templates import BUILTIN_TEMPLATES, ChatTemplate, builtin_template_source
+
+#: strftime_now renders this instant (local time), as the masking vectors do, so the file is stable.
+FIXED_NOW = datetime(2025, 6, 1, 12, 0, 0)
+_templates._strftime_now = lambda fmt: FIXED_NOW.strftime(fmt)  # type: ignore[attr-defined]
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = Path(os.environ.get("QLORA_RENDER_OUT", ROOT / "test" / "fixtures" / "dataset-render" / "renders.json"))

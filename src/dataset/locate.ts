@@ -1,13 +1,12 @@
 /**
  * Where each message's content lies in a rendered conversation, by differential rendering: render
- * again with the content replaced by two probes and take the region of the real text that
- * changes. docs/masking.md ("Step 1") is normative; python data/locate.py is the reference.
+ * again with the content replaced by a probe and take the region of the real text that changes. docs/masking.md ("Step 1") is normative; python data/locate.py is the reference.
  * Positions are UTF-16 indices (probes and markers are BMP characters).
  */
 import type { ChatMessage, ChatTemplate, SpecialTokens } from './template';
 
-/** Probe contents; noncharacters no message content may hold (see template.RESERVED). */
-export const PROBES = ['\ufdd4aB\ufdd5', '\ufdd6cD\ufdd7'] as const;
+/** The probe content: noncharacters around "aB"; no message content can hold U+FDD4/U+FDD5. */
+export const PROBE = '\ufdd4aB\ufdd5';
 
 /** `full.slice(start, end)` is what changes with the message's content. */
 export interface Region {
@@ -37,25 +36,20 @@ export function turnName(messages: readonly ChatMessage[], i: number): string {
 
 /** The region of message `i` in `full`, or a sentence saying why it cannot be located. */
 export function locate(full: string, template: ChatTemplate, messages: readonly ChatMessage[], i: number, tokens: SpecialTokens): Region | string {
-  const renders: string[] = [];
-  for (const probe of PROBES) {
-    const msgs = messages.map((m, j) => (j === i ? { ...m, content: probe } : m));
-    try {
-      renders.push(template.render(msgs, false, tokens));
-    } catch {
-      return "the template raises when this message's content is replaced by another text";
-    }
+  let r: string;
+  try {
+    r = template.render(messages.map((m, j) => (j === i ? { ...m, content: PROBE } : m)), false, tokens);
+  } catch {
+    return "the template raises when this message's content is replaced by another text";
   }
-  const [r1, r2] = renders as [string, string];
-  const head = prefixLen(r1, r2);
-  const tailLen = suffixLen(r1, r2, Math.min(r1.length, r2.length) - head);
-  if (r1.slice(head, r1.length - tailLen) !== PROBES[0] || r2.slice(head, r2.length - tailLen) !== PROBES[1]) {
+  const once = (ch: string) => r.indexOf(ch) >= 0 && r.indexOf(ch) === r.lastIndexOf(ch);
+  const at = r.indexOf(PROBE);
+  if (!once('\ufdd4') || !once('\ufdd5') || at < 0) {
     return "the template does not render this message's content exactly once, as written";
   }
-  const start = Math.min(prefixLen(full, r1), prefixLen(full, r2));
-  const rest = full.length - start;
-  const end = full.length - Math.min(suffixLen(full, r1, rest), suffixLen(full, r2, rest));
-  const tail = r1.slice(r1.length - tailLen);
+  const tail = r.slice(at + PROBE.length);
+  const start = prefixLen(full, r);
+  const end = full.length - suffixLen(full, r, full.length - start);
   if (!full.endsWith(tail) || end !== full.length - tail.length) {
     return "the text the template writes after this message's content depends on the content";
   }

@@ -53,8 +53,14 @@ interface Ctx { full: string; template: ChatTemplate; messages: readonly ChatMes
 
 /** Where assistant message `i`'s span starts: after the generation prompt when the template renders one before it. */
 function turnStart(c: Ctx, i: number, region: Region, name: string): number {
-  const prompt = c.template.render(c.messages.slice(0, i), false, c.tokens);
-  const gen = c.template.render(c.messages.slice(0, i), true, c.tokens);
+  let prompt: string;
+  let gen: string;
+  try {
+    prompt = c.template.render(c.messages.slice(0, i), false, c.tokens);
+    gen = c.template.render(c.messages.slice(0, i), true, c.tokens);
+  } catch {
+    return region.start; // a template that refuses the conversation cut before this turn
+  }
   if (c.full.startsWith(prompt) && region.start < prompt.length) {
     throw new RowError('template_mismatch', `${name}: changing its content changes how the template renders the earlier messages, so it cannot be located with certainty`);
   }
@@ -63,13 +69,14 @@ function turnStart(c: Ctx, i: number, region: Region, name: string): number {
 }
 
 /** Step 2 of the rule: one trained span per assistant message (UTF-16 in `full`) and the EOS insert points. */
-export function assistantSpans(c: Ctx): { spans: Array<[number, number]>; inserts: number[] } {
+export function assistantSpans(c: Ctx): { spans: Array<[number, number]>; inserts: number[]; inserted: boolean[] } {
   const eos = c.tokens.eos_token;
   const markers = [...new Set([eos, ...END_OF_TURN_MARKERS])].filter((m) => m !== '');
   const regions = c.messages.map((_, j) => locate(c.full, c.template, c.messages, j, c.tokens));
   const known = regions.filter((r): r is Region => typeof r !== 'string');
   const spans: Array<[number, number]> = [];
   const inserts: number[] = [];
+  const inserted: boolean[] = [];
   let prevEnd = 0;
   c.messages.forEach((msg, i) => {
     if (msg.role !== 'assistant') return;
@@ -87,22 +94,24 @@ export function assistantSpans(c: Ctx): { spans: Array<[number, number]>; insert
     const marker = findMarker(c.full, region.end, limit, markers);
     if (marker) {
       spans.push([start, marker[1]]);
+      inserted.push(false);
       prevEnd = marker[1];
       return;
     }
     if (!eos) throw new RowError('template_error', `${name}: the template closes it with no end-of-turn token and the tokenizer has no eos_token`);
     inserts.push(region.end);
     spans.push([start, region.end]);
+    inserted.push(true);
     prevEnd = region.end;
   });
-  return { spans, inserts };
+  return { spans, inserts, inserted };
 }
 
 /** Spans moved to the text with `eos` inserted at every insert point. */
-function applyInserts(spans: Array<[number, number]>, inserts: number[], eos: string): Array<[number, number]> {
+function applyInserts(spans: Array<[number, number]>, inserted: boolean[], inserts: number[], eos: string): Array<[number, number]> {
   const moved = (p: number, inclusive: boolean) => p + eos.length * inserts.filter((q) => (inclusive ? q <= p : q < p)).length;
-  return spans.map(([s, e]): [number, number] => {
-    if (!inserts.includes(e)) return [moved(s, true), moved(e, false)];
+  return spans.map(([s, e], k): [number, number] => {
+    if (!inserted[k]) return [moved(s, true), moved(e, false)];
     const eosAt = moved(e, false);
     return [Math.min(moved(s, true), eosAt), eosAt + eos.length];
   });
@@ -160,11 +169,12 @@ export function conversationSpans(messages: readonly ChatMessage[], tokenizer: T
   const tokens = tokenizer.special;
   const rendered = template.renderSpans(messages, false, tokens);
   const c: Ctx = { full: rendered.text, template, messages, tokens };
-  let { spans, inserts } = template.hasGenerationTags ? { spans: rendered.generationSpans, inserts: [] as number[] } : assistantSpans(c);
+  const located = template.hasGenerationTags ? { spans: rendered.generationSpans, inserts: [] as number[], inserted: [] as boolean[] } : assistantSpans(c);
+  let spans = located.spans;
   let pieces = textPieces(c, tokenizer);
-  if (inserts.length) {
-    pieces = insertText(pieces, inserts, tokens.eos_token);
-    spans = applyInserts(spans, inserts, tokens.eos_token);
+  if (located.inserts.length) {
+    pieces = insertText(pieces, located.inserts, tokens.eos_token);
+    spans = applyInserts(spans, located.inserted, located.inserts, tokens.eos_token);
   }
   const text = pieces.map(([t]) => t).join('');
   const cp = codePointIndex(text);

@@ -23,14 +23,17 @@ function alternatives(special: readonly string[]): string | undefined {
   return special.length ? special.map(escapeRe).join('|') : undefined;
 }
 
-/** Each message with every special-token occurrence in its content wrapped in markers. */
-export function markMessages(messages: readonly ChatMessage[], special: readonly string[]): ChatMessage[] | undefined {
+/** `text` with every special-token occurrence wrapped in markers (leftmost first, longest wins). */
+export function markText(text: string, special: readonly string[]): string {
   const alt = alternatives(special);
-  if (!alt) return undefined;
-  const re = new RegExp(alt, 'g');
+  return alt ? text.replace(new RegExp(alt, 'g'), (x) => `${MARK_OPEN}${x}${MARK_CLOSE}`) : text;
+}
+
+/** Each message with `markText` applied to its content, or undefined when none changed. */
+export function markMessages(messages: readonly ChatMessage[], special: readonly string[]): ChatMessage[] | undefined {
   let changed = false;
   const out = messages.map((m) => {
-    const content = m.content.replace(re, (x) => `${MARK_OPEN}${x}${MARK_CLOSE}`);
+    const content = markText(m.content, special);
     if (content !== m.content) changed = true;
     return { ...m, content };
   });
@@ -52,20 +55,23 @@ export function splitMarked(marked: string, special: readonly string[]): Piece[]
   return pieces;
 }
 
-/** `text` inserted at each position of `inserts` (ascending, UTF-16 positions in the joined pieces). */
+/**
+ * `text` inserted at each position of `inserts` (UTF-16 positions in the joined pieces before any
+ * insertion), from the last to the first: the first piece whose `[start, end]` holds the position
+ * takes it, or, when that piece is plain, a new piece right after it does.
+ */
 export function insertText(pieces: Piece[], inserts: readonly number[], text: string): Piece[] {
   const out: Piece[] = pieces.map(([t, p]) => [t, p]);
-  for (const q of [...inserts].reverse()) {
+  for (const q of [...inserts].sort((a, b) => b - a)) {
     let at = 0;
     let done = false;
     for (let idx = 0; idx < out.length && !done; idx += 1) {
       const [piece, plain] = out[idx]!;
       const end = at + piece.length;
-      if ((at <= q && q < end && !plain) || (q === end && !plain)) {
-        out[idx] = [piece.slice(0, q - at) + text + piece.slice(q - at), false];
-        done = true;
-      } else if (q === end && plain) {
-        out.splice(idx + 1, 0, [text, false]);
+      if (at <= q && q <= end) {
+        if (!plain) out[idx] = [piece.slice(0, q - at) + text + piece.slice(q - at), false];
+        else if (q === end) out.splice(idx + 1, 0, [text, false]);
+        else throw new RowError('template_error', 'internal: an EOS insertion point lies inside special-token text of a message');
         done = true;
       }
       at = end;

@@ -9,7 +9,9 @@ import { BUILTIN_CHAT_TEMPLATES } from '../recipe/schema';
 import { conversationSpans, encodeConversation, encodeSpanned, labelTokens, surelyTrainedUntruncated, type Encoded } from './masking';
 import { readJson, tokenizerFolder } from './modelFiles';
 import { parseJsonLine, rowToConversation, type DataConfig } from './rows';
-import { ChatTemplate, type ChatMessage } from './template';
+import { markText, splitMarked } from './pieces';
+import { RowError } from './rowError';
+import { ChatTemplate, RESERVED, type ChatMessage } from './template';
 import { tokenText, TextTokenizer } from './tokenizer';
 
 /** One line as the trainer sees it, or why it is a bad row. */
@@ -64,9 +66,11 @@ export class PreviewSession {
       const tok = this.tokenizer;
       const eos = tok.special.eos_token;
       if (!eos) throw new Error('the tokenizer has no eos_token; set one so the model learns to stop');
-      const text = (tok.addsBos() ? tok.special.bos_token : '') + messages + eos;
+      if (RESERVED.test(messages)) throw new RowError('template_error', 'message 1 contains a reserved character (U+FDD0..U+FDEF, Unicode noncharacters); remove it');
+      const pieces = splitMarked((tok.addsBos() ? tok.special.bos_token : '') + markText(messages, tok.specialTexts) + eos, tok.specialTexts);
+      const text = pieces.map(([t]) => t).join('');
       const spans: Array<[number, number]> = [[0, Array.from(text).length]];
-      return { text, trainedSpans: spans, ...labelTokens([[text, false]], tok, spans, d.max_seq_len) };
+      return { text, trainedSpans: spans, ...labelTokens(pieces, tok, spans, d.max_seq_len) };
     }
     if (!this.template) throw new Error('no chat template');
     return encodeConversation(messages, this.tokenizer, this.template, d.train_on, d.max_seq_len);

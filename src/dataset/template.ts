@@ -28,9 +28,8 @@ function pad(n: number, width = 2): string {
   return String(n).padStart(width, '0');
 }
 
-/** `strftime_now` for the formats chat templates use (%d %b %Y and friends). */
-function strftimeNow(format: string): string {
-  const d = new Date();
+/** `strftime_now` for the formats chat templates use (%d %b %Y and friends), at `d`. */
+function strftime(d: Date, format: string): string {
   const months = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
   const days = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
   const map: Record<string, string> = {
@@ -92,8 +91,11 @@ export class ChatTemplate {
   /** True when the template marks trained text with `{% generation %}` tags. */
   readonly hasGenerationTags: boolean;
 
-  /** Compiles `source`; a syntax error names the template. */
-  constructor(readonly source: string, readonly name = '(inline)') {
+  /**
+   * Compiles `source`; a syntax error names the template. `now` gives the instant
+   * `strftime_now` formats (tests fix it; every render of one call uses one instant).
+   */
+  constructor(readonly source: string, readonly name = '(inline)', private readonly now: () => Date = () => new Date()) {
     patchStringBuiltins();
     this.hasGenerationTags = /\{%-?\s*generation\s*-?%\}/.test(source);
     try {
@@ -121,7 +123,7 @@ export class ChatTemplate {
         throw new RowError('template_error', `chat template ${this.name} raised: ${String(message)}`);
       },
       range: rangeFn,
-      strftime_now: strftimeNow,
+      strftime_now: (format: string) => strftime(this.now(), format),
       messages, add_generation_prompt: addGenerationPrompt,
       bos_token: tokens.bos_token, eos_token: tokens.eos_token, pad_token: tokens.pad_token, unk_token: tokens.unk_token,
     };

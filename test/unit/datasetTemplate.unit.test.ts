@@ -21,8 +21,11 @@ interface RenderFile {
 
 const file = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'dataset-render', 'renders.json'), 'utf8')) as RenderFile;
 
+/** The instant the Python side rendered `strftime_now` at (scripts/gen_render_vectors.py). */
+const FIXED_NOW = new Date(2025, 5, 1, 12, 0, 0);
+
 function renderTs(c: RenderCase): { text?: string; error?: string } {
-  const template = new ChatTemplate(file.templates[c.template]!, c.template);
+  const template = new ChatTemplate(file.templates[c.template]!, c.template, () => FIXED_NOW);
   try {
     return { text: template.render(file.conversations[c.conversation]!, c.add_generation_prompt, file.tokens) };
   } catch (err) {
