@@ -5,7 +5,10 @@
  */
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
+import * as path from 'node:path';
+import { compareWithTrainer, type TrainerPreview } from '../dataset/crossCheck';
 import { runDoctor, type DoctorIssue, type DoctorSummary } from '../dataset/doctor';
+import type { PreviewSession } from '../dataset/session';
 import type { DatasetPreview } from './datasetPreview';
 
 /** Files larger than this are checked only on demand (the command shows progress). */
@@ -30,7 +33,11 @@ export class DatasetDoctorView implements vscode.Disposable {
     const ac = new AbortController();
     this.running.set(uri.fsPath, ac);
     const found: vscode.Diagnostic[] = [];
-    const onIssue = (i: DoctorIssue) => found.push(toDiagnostic(i));
+    const tsBad = new Map<number, string>();
+    const onIssue = (i: DoctorIssue) => {
+      found.push(toDiagnostic(i));
+      if (i.severity === 'error') tsBad.set(i.line, i.kind);
+    };
     const total = (await vscode.workspace.fs.stat(uri)).size;
     const pass = (report?: (bytes: number) => void) => runDoctor(uri.fsPath, session, onIssue, { signal: ac.signal, ...(report ? { onProgress: report } : {}) });
     let summary: DoctorSummary;
@@ -48,9 +55,30 @@ export class DatasetDoctorView implements vscode.Disposable {
       );
     } else summary = await pass();
     if (this.running.get(uri.fsPath) === ac) this.running.delete(uri.fsPath);
-    if (!summary.cancelled) this.diagnostics.set(uri, found);
+    if (!summary.cancelled) {
+      const differs = await this.crossCheck(uri, session, tsBad, total).catch((err: unknown) => {
+        this.ctx.log.warn(`dataset doctor: comparing with the trainer failed: ${String(err)}`);
+        return [];
+      });
+      this.diagnostics.set(uri, [...found, ...differs.map(toDiagnostic)]);
+    }
     this.ctx.log.info(`dataset doctor ${uri.fsPath}: ${summary.lines} lines, ${summary.badRows} bad rows, ${found.length} findings${summary.cancelled ? ' (cancelled)' : ''}`);
     return summary;
+  }
+
+  /**
+   * With a connected backend (never started for this), the trainer's `dataset.preview` of the
+   * recipe's training file is compared with ours; disagreements become problems.
+   */
+  private async crossCheck(uri: vscode.Uri, session: PreviewSession, tsBad: Map<number, string>, size: number): Promise<DoctorIssue[]> {
+    if (!this.ctx.trusted || this.ctx.phase !== 'connected' || size > AUTO_LIMIT_BYTES) return [];
+    if (path.resolve(path.dirname(session.recipePath), session.data.train) !== uri.fsPath) return [];
+    const conn = await this.ctx.backend();
+    const py = (await conn.request('dataset.preview', { recipe_path: session.recipePath, limit: 1000, offset: 0 })) as unknown as TrainerPreview;
+    const doc = await vscode.workspace.openTextDocument(uri);
+    const issues = compareWithTrainer(py, tsBad, (line) => (line <= doc.lineCount ? session.previewLine(doc.lineAt(line - 1).text) : undefined));
+    this.ctx.log.info(`dataset doctor: compared ${py.examples.length} examples and ${py.bad_rows.length} bad rows with the trainer: ${issues.length} differ`);
+    return issues;
   }
 
   /** Runs automatically on small files a recipe names. */
