@@ -18,13 +18,11 @@ from pathlib import Path
 
 from datetime import datetime
 
-from qlora_studio.data import templates as _templates
 from qlora_studio.data.rows import RowError
 from qlora_studio.data.templates import BUILTIN_TEMPLATES, ChatTemplate, builtin_template_source
 
 #: strftime_now renders this instant (local time), as the masking vectors do, so the file is stable.
 FIXED_NOW = datetime(2025, 6, 1, 12, 0, 0)
-_templates._strftime_now = lambda fmt: FIXED_NOW.strftime(fmt)  # type: ignore[attr-defined]
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = Path(os.environ.get("QLORA_RENDER_OUT", ROOT / "test" / "fixtures" / "dataset-render" / "renders.json"))
@@ -61,6 +59,8 @@ CONVERSATIONS: dict[str, list[dict[str, str]]] = {
 }
 
 TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "</s>", "unk_token": "<unk>"}
+# A render argument overrides the environment's global, so the instant is fixed for any version.
+CLOCK = {"strftime_now": lambda fmt: FIXED_NOW.strftime(fmt)}
 
 
 def templates() -> dict[str, str]:
@@ -80,7 +80,7 @@ def build() -> dict:
             for gen in (False, True):
                 case = {"template": name, "conversation": conv_name, "add_generation_prompt": gen}
                 try:
-                    case["text"] = template.render(messages, add_generation_prompt=gen, **TOKENS).text
+                    case["text"] = template.render(messages, add_generation_prompt=gen, **TOKENS, **CLOCK).text
                 except RowError as err:
                     case["error"] = err.kind
                 cases.append(case)
