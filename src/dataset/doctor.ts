@@ -61,7 +61,8 @@ export function conversationWarnings(session: PreviewSession, messages: ChatMess
 
 /** Runs the doctor over `file`; `onProgress(bytes)` is called every ~1000 lines; `signal` cancels. */
 export async function runDoctor(file: string, session: PreviewSession, onIssue: (i: DoctorIssue) => void, opts: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {}): Promise<DoctorSummary> {
-  const seen = new Map<string, number>();
+  // 52 bits of each line's SHA-1 (a number key keeps a million lines in a few tens of MB).
+  const seen = new Map<number, number>();
   const sum: DoctorSummary = { lines: 0, examples: 0, truncated: 0, badRows: 0, bytes: 0, cancelled: false };
   const stream = fs.createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
   const rl = readline.createInterface({ input: stream, crlfDelay: Infinity });
@@ -76,7 +77,8 @@ export async function runDoctor(file: string, session: PreviewSession, onIssue: 
       if (sum.lines % 1000 === 0) opts.onProgress?.(sum.bytes);
       if (line.trim() === '') continue;
       const n = sum.lines;
-      const hash = createHash('sha1').update(line.trim()).digest('base64');
+      const digest = createHash('sha1').update(line.trim()).digest();
+      const hash = digest.readUInt32BE(0) * 0x100000 + (digest.readUInt32BE(4) >>> 12);
       const first = seen.get(hash);
       if (first !== undefined) {
         onIssue({ line: n, kind: 'duplicate', severity: 'warning', firstLine: first, message: `exact duplicate of line ${first}: it is trained twice; delete it unless that is intended` });

@@ -59,7 +59,8 @@ export function patchStringBuiltins(): void {
     configurable: true,
     get(this: Runtime & { _pyBuiltins?: Map<string, Runtime> }) {
       if (this._pyBuiltins) return this._pyBuiltins;
-      const map = new Map(getter.call(this) as Map<string, Runtime>);
+      // The engine caches its map per value; overriding entries in place avoids a copy per string.
+      const map = getter.call(this) as Map<string, Runtime>;
       const s = this.value as string;
       const strip = (left: boolean, right: boolean): Runtime =>
         new classes.fn(((args: Runtime[]) => new classes.str(stripChars(s, charsArg(args), left, right))) as Fn);

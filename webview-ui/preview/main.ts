@@ -13,7 +13,8 @@ import { createBridge, el } from '../shared/bridge';
 import './preview.css';
 
 const ROW_H = 132;
-const WINDOW = 40;
+/** Rows asked for at once: about one screen, so the first screen needs no more work than it shows. */
+const WINDOW = 12;
 const bridge = createBridge<HostToPreview, PreviewToHost>(hostToPreview, (error) => bridge.post({ type: 'error', message: `bad host message: ${error}` }));
 
 let count = 0;
