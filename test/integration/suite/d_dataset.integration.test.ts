@@ -40,6 +40,29 @@ describe('dataset preview', () => {
     assert.equal(ours[0]!.range.start.line, 0);
   });
 
+  it('updates the hint as the line is edited', async () => {
+    const recipe = ensureTinyExample(workspaceRoot());
+    const uri = vscode.Uri.file(path.join(path.dirname(recipe), 'data', 'eval.jsonl'));
+    const doc = await vscode.workspace.openTextDocument(uri);
+    await vscode.window.showTextDocument(doc);
+    const title = async () => (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri, 3)).find((l) => l.range.start.line === 0)?.command?.title ?? '';
+    const before = await title();
+    assert.match(before, /^(\d+) tok/);
+    const row = JSON.parse(doc.lineAt(0).text) as { messages: Array<{ role: string; content: string }> };
+    row.messages.find((m) => m.role === 'assistant')!.content += ' and a much longer answer than before, so more tokens are trained';
+    const edit = new vscode.WorkspaceEdit();
+    edit.replace(uri, doc.lineAt(0).range, JSON.stringify(row));
+    assert.ok(await vscode.workspace.applyEdit(edit));
+    const n = (t: string) => Number(/^(\d+) tok/.exec(t)?.[1] ?? 0);
+    let now = await title();
+    for (let k = 0; k < 20 && n(now) <= n(before); k += 1) {
+      await new Promise((r) => setTimeout(r, 200));
+      now = await title();
+    }
+    assert.ok(n(now) > n(before), `before "${before}", after the edit "${now}"`);
+    await vscode.commands.executeCommand('workbench.action.files.revert');
+  });
+
   it('hovers a line with the masked rendering: trained text highlighted, special tokens shown', async () => {
     const recipe = ensureTinyExample(workspaceRoot());
     const uri = vscode.Uri.file(path.join(path.dirname(recipe), 'data', 'train.jsonl'));
