@@ -59,6 +59,17 @@ export class PreviewSession {
     }
   }
 
+  /** Tokens of a line before truncation, as if max_seq_len were unlimited; undefined for a bad row. */
+  fullLength(line: string): number | undefined {
+    try {
+      const messages = rowToConversation(parseJsonLine(line), this.data);
+      if (typeof messages === 'string' || !this.template) return this.encode(messages).fullLength;
+      return labelTokens(conversationSpans(messages, this.tokenizer, this.template, this.data.train_on).pieces, this.tokenizer, [], Number.MAX_SAFE_INTEGER).fullLength;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Encodes a conversation (or raw text for `format: text`). */
   encode(messages: ChatMessage[] | string): Encoded {
     const d = this.data;

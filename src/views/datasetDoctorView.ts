@@ -5,7 +5,9 @@
  */
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { maxSeqLenEdit, suggestedMaxSeqLen } from '../dataset/recipeEdit';
 import { compareWithTrainer, type TrainerPreview } from '../dataset/crossCheck';
 import { runDoctor, type DoctorIssue, type DoctorSummary } from '../dataset/doctor';
 import type { PreviewSession } from '../dataset/session';
@@ -106,6 +108,23 @@ function toDiagnostic(i: DoctorIssue): vscode.Diagnostic {
 class DoctorFixes implements vscode.CodeActionProvider {
   constructor(private readonly preview: DatasetPreview) {}
 
+  /** "Set data.max_seq_len to N": N fits this line's full length (power of two). */
+  private maxSeqLenFix(doc: vscode.TextDocument, d: vscode.Diagnostic, recipe: string): vscode.CodeAction | undefined {
+    const session = this.preview.session(doc.uri.fsPath);
+    if (session instanceof Error) return undefined;
+    const tokens = session.fullLength(doc.lineAt(d.range.start.line).text);
+    if (tokens === undefined) return undefined;
+    const value = suggestedMaxSeqLen(tokens);
+    const where = maxSeqLenEdit(fs.readFileSync(recipe, 'utf8'), value);
+    if (!where) return undefined;
+    const fix = new vscode.CodeAction(`Set data.max_seq_len to ${value} in ${path.basename(recipe)} (this example has ${tokens} tokens)`, vscode.CodeActionKind.QuickFix);
+    const edit = new vscode.WorkspaceEdit();
+    edit.replace(vscode.Uri.file(recipe), new vscode.Range(where.line, where.start, where.line, where.end), where.insert);
+    fix.edit = edit;
+    fix.diagnostics = [d];
+    return fix;
+  }
+
   provideCodeActions(doc: vscode.TextDocument, _range: vscode.Range, context: vscode.CodeActionContext): vscode.CodeAction[] {
     const out: vscode.CodeAction[] = [];
     for (const d of context.diagnostics.filter((x) => x.source === SOURCE)) {
@@ -120,10 +139,8 @@ class DoctorFixes implements vscode.CodeActionProvider {
       }
       const recipe = this.preview.recipeFor(doc.uri.fsPath);
       if (recipe && (d.code === 'eos_masked' || (d.code === 'no_trained_tokens' && d.message.includes('max_seq_len')))) {
-        const fix = new vscode.CodeAction('Open the recipe at data.max_seq_len', vscode.CodeActionKind.QuickFix);
-        fix.command = { title: fix.title, command: 'vscode.open', arguments: [vscode.Uri.file(recipe)] };
-        fix.diagnostics = [d];
-        out.push(fix);
+        const fix = this.maxSeqLenFix(doc, d, recipe);
+        if (fix) out.push(fix);
       }
     }
     return out;
