@@ -28,8 +28,19 @@ export class PreviewSession {
     readonly template: ChatTemplate | undefined,
   ) {}
 
-  /** Previews one dataset line (JSONL). Never throws for a bad row. */
+  private readonly recent = new Map<string, LinePreview>();
+
+  /** Previews one dataset line (JSONL). Never throws for a bad row. Recent lines are cached (lenses re-resolve on every edit). */
   previewLine(line: string): LinePreview {
+    const hit = this.recent.get(line);
+    if (hit) return hit;
+    const p = this.computeLine(line);
+    if (this.recent.size >= 512) this.recent.delete(this.recent.keys().next().value!);
+    this.recent.set(line, p);
+    return p;
+  }
+
+  private computeLine(line: string): LinePreview {
     let messages: ChatMessage[] | string | undefined;
     try {
       messages = rowToConversation(parseJsonLine(line), this.data);
