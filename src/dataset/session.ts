@@ -26,6 +26,8 @@ export class PreviewSession {
     readonly data: DataConfig,
     readonly tokenizer: TextTokenizer,
     readonly template: ChatTemplate | undefined,
+    /** Files the session was built from (recipe, tokenizer files, template file): a change to one invalidates it. */
+    readonly sources: readonly string[] = [],
   ) {}
 
   private readonly recent = new Map<string, LinePreview>();
@@ -113,7 +115,8 @@ export function loadSession(recipePath: string, builtinDir: string): PreviewSess
   const tokenizerConfig = readJson(path.join(found.folder, 'tokenizer_config.json'), true);
   const tokenizer = new TextTokenizer({ tokenizerJson: readJson(path.join(found.folder, 'tokenizer.json')), tokenizerConfig });
   const template = recipe.data.format === 'text' ? undefined : resolveTemplate(recipe.data.chat_template, tokenizerConfig, found.folder, dir, builtinDir);
-  return new PreviewSession(recipePath, recipe.data, tokenizer, template);
+  const sources = [recipePath, ...['tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja'].map((f) => path.join(found.folder, f)), path.resolve(dir, recipe.data.chat_template)];
+  return new PreviewSession(recipePath, recipe.data, tokenizer, template, sources);
 }
 
 /** `data.chat_template` -> a compiled template (mirrors python `resolve_chat_template`). */

@@ -73,6 +73,17 @@ export class DatasetPreview implements vscode.Disposable {
     return { preview: s.previewLine(doc.lineAt(line).text), session: s };
   }
 
+  /** True when `file` is a recipe or a file a cached session was built from. */
+  affects(file: string): boolean {
+    if (isRecipeFile(file)) return true;
+    const modelFile = /(tokenizer(_config)?\.json|\.jinja)$/.test(file);
+    for (const s of this.sessions.values()) {
+      // A session that failed (say, no tokenizer yet) may work once model files appear.
+      if (s instanceof Error ? modelFile : s.sources.includes(file)) return true;
+    }
+    return false;
+  }
+
   /** Drops cached sessions (a recipe, template or tokenizer changed). */
   invalidate(): void {
     this.sessions.clear();
@@ -152,8 +163,9 @@ export function registerDatasetPreview(ctx: Ctx): DatasetPreview {
     timer = setTimeout(() => lensChanged.fire(), 150);
   };
   const watcher = vscode.workspace.createFileSystemWatcher('**/*.{qlora.yaml,qlora.yml,jinja,json}');
+  // Only files a session depends on: runs write tokenizer files into checkpoints all the time.
   const onFile = (uri: vscode.Uri) => {
-    if (isRecipeFile(uri.fsPath) || /(tokenizer(_config)?\.json|\.jinja)$/.test(uri.fsPath)) preview.invalidate();
+    if (preview.affects(uri.fsPath)) preview.invalidate();
   };
   ctx.push(
     preview,
