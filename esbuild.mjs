@@ -50,6 +50,7 @@ const builds = [
     entryPoints: [
       { in: 'webview-ui/loss/main.ts', out: 'loss' },
       { in: 'webview-ui/playground/main.ts', out: 'playground' },
+      { in: 'webview-ui/preview/main.ts', out: 'preview' },
     ],
     outdir: 'out/webview',
     platform: 'browser',

@@ -16,6 +16,7 @@ npm run -s gen:schemas -- --check
 npx tsx scripts/genRecipeDoc.ts --check
 npx tsx scripts/genRecipeFixtures.ts --check
 .venv/bin/python scripts/gen_masking_vectors.py --check
+.venv/bin/python scripts/gen_render_vectors.py --check
 .venv/bin/python scripts/gen_estimate_vectors.py --check
 .venv/bin/python scripts/gen_recipe_types.py --check
 tier "typecheck"; npm run -s typecheck

@@ -29,6 +29,8 @@ export interface QloraStudioApi {
   adapterFolders(): readonly string[];
   /** The recipe language server's process id, once a recipe started it. */
   recipeServerPid(): Promise<number | undefined>;
+  /** What the dataset preview panel of `file` last drew (rows, coloured tokens), if open. */
+  datasetPanelDrawn(file: string): { rows: number; trainedTokens: number; maskedTokens: number; specialTokens: number } | undefined;
 }
 
 /** Activates the extension; failures are shown and rethrown. */
@@ -49,6 +51,7 @@ export function activate(context: vscode.ExtensionContext): QloraStudioApi {
       adapterFolders: () => views.adapters.current(),
       playgroundPrompt: (prompt) => views.playground.runPrompt(prompt),
       recipeServerPid: () => recipes.serverPid(),
+      datasetPanelDrawn: (file) => views.panels.drawn(file),
     };
   } catch (err) {
     void vscode.window.showErrorMessage(`QLoRA Studio failed to activate: ${err instanceof Error ? err.message : String(err)}`);

@@ -31,6 +31,9 @@ export const COMMANDS = [
   { id: 'qloraStudio.showRunLoss', title: 'Show Loss Chart', needsTrust: true, palette: false, icon: '$(graph-line)' },
   { id: 'qloraStudio.setHfToken', title: 'Set Hugging Face Token', needsTrust: false, palette: true },
   { id: 'qloraStudio.clearHfToken', title: 'Clear Hugging Face Token', needsTrust: false, palette: true },
+  { id: 'qloraStudio.pickDatasetRecipe', title: 'Pick Recipe for Dataset Preview', needsTrust: false, palette: true },
+  { id: 'qloraStudio.openDatasetPreview', title: 'Open Dataset Preview', needsTrust: false, palette: true, icon: '$(preview)' },
+  { id: 'qloraStudio.runDatasetDoctor', title: 'Run Dataset Doctor', needsTrust: false, palette: true, icon: '$(checklist)' },
 ] as const satisfies readonly CommandMeta[];
 
 /** A command id of the table; the type keeps handlers and metadata in step. */

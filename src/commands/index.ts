@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import { COMMANDS, type CommandId } from './ids';
+import { openDatasetPreview, pickDatasetRecipe, runDatasetDoctor } from './datasetCommands';
 import { mergeAdapter } from './mergeCommand';
 import { openPlayground } from './playgroundCommand';
 import { clearHfToken, connectBackend, setHfToken, showLogs } from './backendCommands';
@@ -33,6 +34,9 @@ export const COMMAND_FACTORIES: Record<CommandId, Factory> = {
   'qloraStudio.showRunLoss': (ctx, views) => showRunLoss(ctx, views),
   'qloraStudio.setHfToken': (ctx) => setHfToken(ctx),
   'qloraStudio.clearHfToken': (ctx) => clearHfToken(ctx),
+  'qloraStudio.pickDatasetRecipe': (ctx, views) => pickDatasetRecipe(ctx, views),
+  'qloraStudio.openDatasetPreview': (ctx, views) => openDatasetPreview(ctx, views),
+  'qloraStudio.runDatasetDoctor': (ctx, views) => runDatasetDoctor(ctx, views),
 };
 
 /** What a refused command returns, so callers (and tests) can tell a refusal from a cancel. */

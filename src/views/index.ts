@@ -5,6 +5,9 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import { registerAdapterContext, type AdapterFolders } from './adapterContext';
+import { registerDatasetDoctor, type DatasetDoctorView } from './datasetDoctorView';
+import { DatasetPanels } from './datasetPanel';
+import { registerDatasetPreview, type DatasetPreview } from './datasetPreview';
 import { registerLoadingProgress } from './loadingProgress';
 import { LOSS_VIEW_ID, LossViewProvider } from './lossView';
 import { PlaygroundHost } from './playgroundHost';
@@ -19,6 +22,12 @@ export interface Views {
   readonly playground: PlaygroundHost;
   /** The adapter-folder scan behind the explorer's "Merge adapter". */
   readonly adapters: AdapterFolders;
+  /** The inline dataset preview (recipe per dataset file, sessions). */
+  readonly dataset: DatasetPreview;
+  /** The dataset doctor's Problems-panel view. */
+  readonly doctor: DatasetDoctorView;
+  /** The dataset preview panels. */
+  readonly panels: DatasetPanels;
 }
 
 /** Creates the views; nothing here starts the backend (the runs tree does when first shown). */
@@ -37,5 +46,9 @@ export function registerViews(ctx: Ctx): Views {
   registerRecipeLens(ctx);
   registerLoadingProgress(ctx);
   const adapters = registerAdapterContext(ctx);
-  return { loss, runs, playground, adapters };
+  const dataset = registerDatasetPreview(ctx);
+  const doctor = registerDatasetDoctor(ctx, dataset);
+  const panels = new DatasetPanels(ctx, dataset);
+  ctx.push(panels);
+  return { loss, runs, playground, adapters, dataset, doctor, panels };
 }

@@ -65,5 +65,5 @@ test('views, container, settings, walkthrough and trust are declared', () => {
 });
 
 test('only commands that run nothing stay available when untrusted (the token commands only touch secret storage)', () => {
-  assert.deepEqual(untrustedCommandIds().sort(), ['qloraStudio.clearHfToken', 'qloraStudio.newRecipe', 'qloraStudio.openRunFolder', 'qloraStudio.openRunRecipe', 'qloraStudio.setHfToken', 'qloraStudio.showLogs']);
+  assert.deepEqual(untrustedCommandIds().sort(), ['qloraStudio.clearHfToken', 'qloraStudio.newRecipe', 'qloraStudio.openDatasetPreview', 'qloraStudio.openRunFolder', 'qloraStudio.openRunRecipe', 'qloraStudio.pickDatasetRecipe', 'qloraStudio.runDatasetDoctor', 'qloraStudio.setHfToken', 'qloraStudio.showLogs']);
 });

@@ -1,0 +1,64 @@
+/**
+ * Parts of the dataset-preview benchmark: a deterministic generator of chat rows (so the 1 GB
+ * file is the same on every machine) and small measuring helpers.
+ */
+import { createWriteStream, existsSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+
+const WORDS = ('the model answer question capital country river mountain learn train token mask template ' +
+  'assistant user system prime number seven two even odd because therefore however example dataset ' +
+  'Paris Berlin Lisbon Tokyo 東京 Zürich naïve café résumé 😄 👍 42 3.14 2026 (see below) "quoted" ' +
+  'code: def f(x): return x * 2 — long-dash, semi; colon: question? exclamation!').split(' ');
+
+/** A seeded PRNG (mulberry32) so the generated file is identical everywhere. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function sentence(r: () => number, words: number): string {
+  const out: string[] = [];
+  for (let i = 0; i < words; i += 1) out.push(WORDS[Math.floor(r() * WORDS.length)]!);
+  return `${out.join(' ')}.`;
+}
+
+/** One chat row of about `bytes` bytes (1–3 turns, sometimes a system message). */
+export function chatRow(r: () => number, bytes: number): string {
+  const turns = 1 + Math.floor(r() * 3);
+  const messages: Array<{ role: string; content: string }> = [];
+  if (r() < 0.3) messages.push({ role: 'system', content: sentence(r, 6) });
+  const per = Math.max(8, Math.floor(bytes / (turns * 2 * 7)));
+  for (let t = 0; t < turns; t += 1) {
+    messages.push({ role: 'user', content: sentence(r, Math.floor(per * 0.4)) });
+    messages.push({ role: 'assistant', content: sentence(r, Math.floor(per * 1.6)) });
+  }
+  return JSON.stringify({ messages });
+}
+
+/** Writes `lines` rows of ~`bytes` each to `file` unless it already has them. */
+export async function generateJsonl(file: string, lines: number, bytes: number): Promise<void> {
+  if (existsSync(file) && statSync(file).size > lines * bytes * 0.8) return;
+  const r = rng(7);
+  const out = createWriteStream(file);
+  for (let i = 0; i < lines; i += 1) {
+    if (!out.write(`${chatRow(r, bytes)}\n`)) await new Promise<void>((res) => out.once('drain', () => res()));
+  }
+  await new Promise<void>((res, rej) => out.end((err?: Error | null) => (err ? rej(err) : res())));
+}
+
+/** Peak resident set of this process so far (MB), from /proc (VmHWM), else the current RSS. */
+export function peakRssMb(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) / 1024;
+  } catch {
+    // not Linux
+  }
+  return process.memoryUsage().rss / 1024 / 1024;
+}
