@@ -25,6 +25,7 @@ from ..events import EventWriter
 from ..rundir import (ADAPTER_META, EVENTS, FROZEN_RECIPE, clear_stale_temps, find_resumable_run, latest_checkpoint,
                       new_run_id, read_run_json, update_run_json)
 from .batches import MicroBatch, epoch_batches
+from .distributed import Dist, barrier, broadcast_object, close_group, init_group, launched_rank, sum_gradients, sum_scalars
 from .checkpoint import load_checkpoint, save_adapter_atomic, save_checkpoint
 from .errors import EXIT_BAD_RECIPE, EXIT_STOPPED, Failure, classify
 from .model import check_local_model, eval_mode, load_quantized_base
@@ -62,21 +63,34 @@ class UsageError(Exception):
 
 
 class _Events:
-    """The EventWriter plus run.json: a status change updates both, then tells the watcher."""
+    """The EventWriter plus run.json: a status change updates both, then tells the watcher.
 
-    def __init__(self, run_dir: Path, run_id: str, on_event: EventCallback | None) -> None:
+    Ranks other than 0 of a data-parallel run get a silent one (`writes=False`): one process
+    owns the event log and run.json.
+    """
+
+    def __init__(self, run_dir: Path, run_id: str, on_event: EventCallback | None, writes: bool = True) -> None:
         self.run_dir = run_dir
-        self.writer = EventWriter(run_dir / EVENTS, run_id)
+        self.writes = writes
+        self.writer = EventWriter(run_dir / EVENTS, run_id) if writes else None
         self.on_event = on_event
 
     def emit(self, type_: str, **data: Any) -> None:
+        if self.writer is None:
+            return
         ev = self.writer.emit(type_, **data)
         if self.on_event:
             self.on_event(ev)
 
     def status(self, state: str, **data: Any) -> None:
+        if not self.writes:
+            return
         update_run_json(self.run_dir, state=state)
         self.emit("status", state=state, **data)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
     def log(self, message: str, level: str = "info") -> None:
         self.emit("log", level=level, message=message)
@@ -97,6 +111,7 @@ class QLoRARun:
         self.run_dir: Path | None = None
         self.ev: _Events | None = None
         self._old_handlers: dict[int, Any] = {}
+        self.dist: Dist = launched_rank()
 
     # ---------------------------------------------------------------- run directory
     def _runs_root(self) -> Path:
@@ -111,7 +126,34 @@ class QLoRARun:
             return self.recipe_path.parent / "runs"
 
     def open_run_dir(self) -> None:
-        """Pick (or find, for --resume) the run directory and open its event log."""
+        """Pick (or find, for --resume) the run directory and open its event log.
+
+        In a data-parallel run rank 0 picks it and the other ranks take rank 0's answer (or its
+        error), so every rank trains into the same folder.
+        """
+        if not self.dist.enabled:
+            self._open_run_dir()
+            return
+        answer: tuple[str, str | None] = ("", None)
+        if self.dist.is_main:
+            try:
+                self._open_run_dir()
+                answer = ("ok", str(self.run_dir))
+            except UsageError as e:
+                answer = ("usage", str(e))
+            except Exception as e:  # noqa: BLE001 - the other ranks must hear of it, not hang
+                answer = ("error", f"{type(e).__name__}: {e}")
+        answer = broadcast_object(self.dist, answer)
+        if self.dist.is_main:
+            if answer[0] != "ok":
+                raise UsageError(str(answer[1])) if answer[0] == "usage" else RuntimeError(str(answer[1]))
+            return
+        if answer[0] != "ok":
+            raise UsageError(f"rank 0 could not open the run: {answer[1]}")
+        self.run_dir = Path(str(answer[1]))
+        self.ev = _Events(self.run_dir, self.run_dir.name, None, writes=False)
+
+    def _open_run_dir(self) -> None:
         root = self._runs_root()
         if self.resume:
             if self.requested_run_id:
@@ -200,7 +242,9 @@ class QLoRARun:
         for w in getattr(r, "warnings", ()):
             ev.log(f"recipe: {w}", "warning")
         t = r.training
-        update_run_json(self.run_dir, base_model=r.base_model)
+        if self.dist.is_main:
+            update_run_json(self.run_dir, base_model=r.base_model)
+        self._check_distributed(r)
         # Before the tokenizer: a missing model folder is a recipe problem, not a data problem.
         check_local_model(r.model_location(), r.is_local_model())
 
@@ -224,7 +268,7 @@ class QLoRARun:
             r.model_location(), bits=int(q.bits), quant_type=q.quant_type, double_quant=bool(q.double_quant),
             compute_dtype=q.compute_dtype, quant_storage=q.quant_storage_dtype,
             trust_remote_code=bool(r.trust_remote_code), revision=r.revision,
-            looks_local=r.is_local_model())
+            looks_local=r.is_local_model(), device_index=self.dist.local_rank)
         self.device = minfo["device"]
         ev.log(f"base model {r.base_model}: {minfo['bits']}-bit {minfo['quant_type']} "
                f"(double quant {minfo['double_quant']}), compute {minfo['compute_dtype']} on {self.device}")
@@ -245,13 +289,19 @@ class QLoRARun:
         ev.log(f"LoRA r={r.lora.r} alpha={r.lora.alpha} on {lcfg.target_modules}: "
                f"{trainable:,} trainable of {total:,} parameters")
 
+        if self.dist.enabled:
+            # Same adapters on every rank (seeded above), different dropout masks from here on.
+            torch.manual_seed(seed + self.dist.rank)
+            ev.log(f"data parallel: {self.dist.world} processes, {self.dist.world * int(t.micro_batch_size) * int(t.grad_accum)} "
+                   "rows per optimizer step")
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = self._make_optimizer(t)
         self.batches_per_epoch = len(self._epoch(0))
         if t.max_steps is not None or self.max_steps_override is not None:
             total_steps = int(self.max_steps_override or t.max_steps)
         else:
-            total_steps = max(1, math.ceil(float(t.epochs) * self.batches_per_epoch / int(t.grad_accum)))
+            per_step = int(t.grad_accum) * self.dist.world
+            total_steps = max(1, math.ceil(float(t.epochs) * self.batches_per_epoch / per_step))
 
         self.state: dict[str, Any] = {"step": 0, "epoch": 0, "batch_index": 0, "tokens_seen": 0,
                                       "best_eval_loss": None, "best_step": None, "evals_without_improvement": 0,
@@ -275,7 +325,22 @@ class QLoRARun:
             self.state["total_steps"] = total_steps
             ev.log(f"resumed from {ck.name}: step {self.state['step']}, epoch {self.state['epoch']}, "
                    f"batch {self.state['batch_index']}")
-        update_run_json(self.run_dir, total_steps=total_steps)
+        if self.dist.is_main:
+            update_run_json(self.run_dir, total_steps=total_steps)
+
+    def _check_distributed(self, r: Any) -> None:
+        """Refuse what data-parallel training cannot do here, with the fix."""
+        section = r.distributed
+        if section is None or not self.dist.enabled:
+            return
+        if str(section.strategy) == "fsdp":
+            q = r.quantization
+            if str(q.quant_storage_dtype) == "uint8" or (q.compute_dtype != "auto" and q.quant_storage_dtype != q.compute_dtype):
+                raise ValueError("distributed.strategy fsdp shards the 4-bit weights, which needs "
+                                 "quantization.quant_storage_dtype equal to the compute dtype (bfloat16 on most "
+                                 "GPUs); set it, or use strategy: ddp")
+            raise ValueError("distributed.strategy fsdp is not available in this version; use strategy: ddp "
+                             "(each GPU holds the whole 4-bit base)")
 
     def _make_optimizer(self, t: Any) -> Any:
         import torch
@@ -320,6 +385,7 @@ class QLoRARun:
 
         ev, t, st = self.ev, self.recipe.training, self.state
         ga = int(t.grad_accum)
+        world, rank = self.dist.world, self.dist.rank
         clip = float(t.max_grad_norm) if float(t.max_grad_norm) > 0 else float("inf")
         batches = self._epoch(st["epoch"])
         ev.status("running", total_steps=self.total_steps)
@@ -329,26 +395,33 @@ class QLoRARun:
             if self.stop_reason:
                 return "stopped"
             micro = []
-            for _ in range(ga):
+            for _ in range(ga * world):
                 if st["batch_index"] >= len(batches):
                     st["epoch"] += 1
                     st["batch_index"] = 0
                     batches = self._epoch(st["epoch"])
                 micro.append(batches[st["batch_index"]])
                 st["batch_index"] += 1
+            step_tokens = sum(mb.n_tokens for mb in micro)
             n_trained = max(1, sum(mb.n_trained for mb in micro))
+            mine = micro[rank * ga:(rank + 1) * ga]
             loss_total = 0.0
-            for mb in micro:
+            for mb in mine:
                 loss_sum = self._loss_sum(mb)
                 (loss_sum / n_trained).backward()
                 loss_total += float(loss_sum.detach())
+            if self.dist.enabled:
+                sum_gradients(self.dist, self.params)
+                loss_total, stops = sum_scalars(self.dist, [loss_total, 1.0 if self.stop_reason else 0.0],
+                                                self._reduce_device())
+                if stops and not self.stop_reason:
+                    self.stop_reason = "stopped on another rank"
             grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, clip))
             lr = self.optimizer.param_groups[0]["lr"]
             self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
             st["step"] += 1
-            step_tokens = sum(mb.n_tokens for mb in micro)
             st["tokens_seen"] += step_tokens
             window_tokens += step_tokens
             st["last_loss"] = loss_total / n_trained
@@ -363,6 +436,12 @@ class QLoRARun:
             if int(t.save_every) and step % int(t.save_every) == 0 and step < self.total_steps:
                 self.checkpoint()
         return "completed"
+
+    def _reduce_device(self) -> Any:
+        """Where collective tensors live: this rank's GPU under NCCL, the CPU under gloo."""
+        import torch
+
+        return torch.device("cuda", self.dist.local_rank) if self.device == "cuda" else torch.device("cpu")
 
     def _metrics(self, loss: float, lr: float, grad_norm: float, tps: float, n_batches: int) -> None:
         import psutil
@@ -392,16 +471,19 @@ class QLoRARun:
         eval_mode(self.model)
         total, count = 0.0, 0
         with torch.no_grad():
-            for mb in batches:
+            for mb in batches[self.dist.rank::self.dist.world]:
                 total += float(self._loss_sum(mb))
                 count += mb.n_trained
+        total, count = sum_scalars(self.dist, [total, count], self._reduce_device())
         self.model.train()
         eval_loss = total / max(1, count)
         best = st["best_eval_loss"]
         is_best = best is None or eval_loss < best - float(t.early_stopping.min_delta)
         if is_best:
             st["best_eval_loss"], st["best_step"], st["evals_without_improvement"] = eval_loss, st["step"], 0
-            save_adapter_atomic(self.model, self.run_dir / "checkpoints" / "best", self._adapter_extras)
+            if self.dist.is_main:
+                save_adapter_atomic(self.model, self.run_dir / "checkpoints" / "best", self._adapter_extras)
+            barrier(self.dist)
         else:
             st["evals_without_improvement"] += 1
         st["last_eval_loss"], st["last_eval_step"] = eval_loss, st["step"]
@@ -411,10 +493,13 @@ class QLoRARun:
         return patience > 0 and st["evals_without_improvement"] >= patience
 
     def checkpoint(self) -> Path:
-        """Write checkpoints/step-N (atomic) and emit a checkpoint event."""
-        path = save_checkpoint(self.run_dir, self.state["step"], self.model, self.optimizer, self.scheduler,
-                               dict(self.state), int(self.recipe.training.keep_checkpoints))
-        self.ev.emit("checkpoint", step=self.state["step"], path=str(path))
+        """Write checkpoints/step-N (atomic, rank 0 only) and emit a checkpoint event."""
+        path = self.run_dir / "checkpoints" / f"step-{self.state['step']}"
+        if self.dist.is_main:
+            path = save_checkpoint(self.run_dir, self.state["step"], self.model, self.optimizer, self.scheduler,
+                                   dict(self.state), int(self.recipe.training.keep_checkpoints))
+            self.ev.emit("checkpoint", step=self.state["step"], path=str(path))
+        barrier(self.dist)
         return path
 
     # ---------------------------------------------------------------- save
@@ -436,8 +521,11 @@ class QLoRARun:
         self.checkpoint()
         if ended == "stopped":
             return self.run_dir
-        adapter = save_adapter_atomic(self.model, self.run_dir / "adapter", self._adapter_extras)
-        self.write_card(adapter)
+        adapter = self.run_dir / "adapter"
+        if self.dist.is_main:
+            adapter = save_adapter_atomic(self.model, adapter, self._adapter_extras)
+            self.write_card(adapter)
+        barrier(self.dist)
         return adapter
 
     def write_card(self, adapter: Path) -> None:
@@ -458,7 +546,12 @@ class QLoRARun:
     # ---------------------------------------------------------------- the whole run
     def execute(self) -> Path:
         """Run every phase; on failure emit `error` + status failed and raise RunFailed."""
-        self.open_run_dir()
+        try:
+            init_group(self.dist)
+            self.open_run_dir()
+        except BaseException:
+            close_group(self.dist)
+            raise
         assert self.run_dir is not None and self.ev is not None
         self._install_signals()
         try:
@@ -486,7 +579,8 @@ class QLoRARun:
             raise RunFailed(self.run_dir, failure) from err
         finally:
             self._restore_signals()
-            self.ev.writer.close()
+            self.ev.close()
+            close_group(self.dist)
 
 
 def _targets(spec: Any) -> Any:
