@@ -264,6 +264,9 @@ class QLoRARun:
         ev.log(f"data: {len(ds.train)} train / {len(ds.eval)} eval examples; stats {ds.stats}")
 
         q = r.quantization
+        from .kernels import prefer_expandable_segments
+
+        prefer_expandable_segments()
         model, minfo = load_quantized_base(
             r.model_location(), bits=int(q.bits), quant_type=q.quant_type, double_quant=bool(q.double_quant),
             compute_dtype=q.compute_dtype, quant_storage=q.quant_storage_dtype,
@@ -276,9 +279,11 @@ class QLoRARun:
             model, use_gradient_checkpointing=bool(t.gradient_checkpointing),
             gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False  # a cache would also disable the packed (block-diagonal) mask
-        cast = downcast_frozen_weights(model, getattr(torch, minfo["compute_dtype"]))
+        self.compute_dtype = getattr(torch, minfo["compute_dtype"])
+        cast = downcast_frozen_weights(model, self.compute_dtype)
         if cast:
             ev.log(f"kept {cast} frozen non-quantized weights (norms, embeddings, head) in {minfo['compute_dtype']}")
+        self._fast_paths(model)
         lcfg = LoraConfig(r=int(r.lora.r), lora_alpha=float(r.lora.alpha), lora_dropout=float(r.lora.dropout),
                           target_modules=_targets(r.lora.target_modules), bias=r.lora.bias, task_type="CAUSAL_LM")
         self.model = get_peft_model(model, lcfg)
@@ -342,6 +347,22 @@ class QLoRARun:
             raise ValueError("distributed.strategy fsdp is not available in this version; use strategy: ddp "
                              "(each GPU holds the whole 4-bit base)")
 
+    def _fast_paths(self, model: Any) -> None:
+        """Segment attention for packed rows, fused kernels on CUDA; each logged, each with its plain path."""
+        from .attention import use_segment_attention
+        from .kernels import apply_fused_kernels
+
+        if bool(self.recipe.data.packing):
+            if use_segment_attention(model):
+                self.ev.log("attention: one causal SDPA call per packed example (no block-diagonal mask)")
+            else:
+                self.ev.log(f"attention: {model.config._attn_implementation} (segment attention needs sdpa)")
+        fused = apply_fused_kernels(model, self.device)
+        if fused:
+            self.ev.log(fused)
+        if self.device == "cuda" and str(self.compute_dtype) == "torch.float16":
+            self.ev.log("mixed precision: off (fp16 compute keeps LoRA in fp32)")
+
     def _make_optimizer(self, t: Any) -> Any:
         import torch
 
@@ -368,16 +389,22 @@ class QLoRARun:
     # ---------------------------------------------------------------- train
     def _loss_sum(self, mb: MicroBatch) -> Any:
         """Summed cross-entropy of one micro-batch's trained tokens (labels shifted by one)."""
+        from .attention import remember_segments, segments_of
+        from .kernels import autocast_for
         from .loss import token_loss_sum
 
         dev = self.model.device if self.device == "cuda" else "cpu"
 
         def to_dev(t: Any) -> Any:
-            return t.to(dev) if t is not None else None
+            return t.to(dev, non_blocking=True) if t is not None else None
 
-        return token_loss_sum(self.model, input_ids=to_dev(mb.input_ids), labels=to_dev(mb.labels),
-                              position_ids=to_dev(mb.position_ids), attention_mask=to_dev(mb.attention_mask),
-                              parts=self.loss_parts)
+        position_ids = to_dev(mb.position_ids)
+        if position_ids is not None:
+            remember_segments(position_ids, segments_of(mb.position_ids))  # from the host copy: no sync
+        with autocast_for(self.device, self.compute_dtype):
+            return token_loss_sum(self.model, input_ids=to_dev(mb.input_ids), labels=to_dev(mb.labels),
+                                  position_ids=position_ids, attention_mask=to_dev(mb.attention_mask),
+                                  parts=self.loss_parts)
 
     def train(self) -> str:
         """The loop. Returns how it ended: "completed", "early_stopping" or "stopped"."""
