@@ -258,7 +258,7 @@ def child_seed(spec: dict) -> dict:
     if spec.get("kbit_prep"):
         model = seed_kbit_prep(model)
     load_s = time.perf_counter() - t0
-    lcfg = LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
+    lcfg = LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=spec.get("dropout", LORA["dropout"]),
                       target_modules=TARGETS, bias="none", task_type="CAUSAL_LM")
     steps = plan["warmup"] + plan["timed"]
     args = SFTConfig(
@@ -266,8 +266,8 @@ def child_seed(spec: dict) -> dict:
         per_device_train_batch_size=plan["micro_batch"], gradient_accumulation_steps=plan["grad_accum"],
         gradient_checkpointing=True, optim="paged_adamw_8bit" if cuda else "adamw_torch",
         bf16=cuda, learning_rate=LR, lr_scheduler_type="cosine", warmup_steps=2, max_steps=steps,
-        max_grad_norm=1.0, weight_decay=0.0, logging_steps=5, save_strategy="no", report_to="none",
-        seed=42, use_cpu=not cuda, disable_tqdm=True)
+        max_grad_norm=1.0, weight_decay=0.0, logging_steps=1, save_strategy="no", report_to="none",
+        seed=42, use_cpu=not cuda, disable_tqdm=True, use_liger_kernel=bool(spec.get("liger")))
     marks: list[tuple[int, float, int]] = []
     pending = [0]
 
@@ -337,7 +337,7 @@ training:
   warmup_steps: 2
   optimizer: paged_adamw_8bit
   max_grad_norm: 1.0
-  gradient_checkpointing: true
+  gradient_checkpointing: {ckpt}
   seed: 42
   log_every: 1
   eval_every: 0
@@ -371,9 +371,11 @@ def child_ours(spec: dict) -> dict:
     rdir = Path(tempfile.mkdtemp(prefix="ours-recipe-", dir=work))
     recipe = rdir / "bench.qlora.yaml"
     recipe.write_text(RECIPE.format(model=work / "model", r=LORA["r"], alpha=LORA["alpha"],
-                                    dropout=LORA["dropout"], targets=", ".join(TARGETS),
+                                    dropout=spec.get("dropout", LORA["dropout"]), targets=", ".join(TARGETS),
+                                    ckpt="true" if spec.get("ckpt", True) else "false",
                                     train=work / "train.jsonl", seq=plan["seq"], steps=steps,
-                                    mb=plan["micro_batch"], ga=plan["grad_accum"], lr=LR, runs=rdir / "runs"))
+                                    mb=plan["micro_batch"], ga=plan["grad_accum"], lr=LR, runs=rdir / "runs")
+                      + spec.get("recipe_extra", ""))
     marks: list[tuple[int, float, int]] = []
     metrics: list[dict] = []
     logs: list[str] = []
