@@ -330,13 +330,22 @@ def windows_of(res: dict, timing: dict) -> dict:
             "loss_last5_mean": statistics.fmean(losses[-5:]) if losses else None, "n_losses": len(losses)}
 
 
+_OFF = "QLORA_STUDIO_DISABLE"
 PATH_SPECS = {"seed": ("seed", {}), "liger": ("seed", {"liger": True}), "unsloth": ("unsloth", {}),
-              "ours": ("ours", {}), "ours_dropout0": ("ours", {"dropout": 0.0})}
+              "ours": ("ours", {}), "ours_dropout0": ("ours", {"dropout": 0.0}),
+              "ours_profile": ("ours", {"profile": True}),
+              "ours_plain": ("ours", {"env": {_OFF: "segments,liger,autocast,expandable"}}),
+              "ours_noseg": ("ours", {"env": {_OFF: "segments"}}), "ours_noliger": ("ours", {"env": {_OFF: "liger"}}),
+              "ours_noautocast": ("ours", {"env": {_OFF: "autocast"}}),
+              "ours_noexp": ("ours", {"env": {_OFF: "expandable"}})}
 ESTIMATES_S = {"tiny": 40, "1b": 75, "8b": 110}
 
 
 def run_shape(a: argparse.Namespace) -> int:
     shape, timing = a.shape, TIMING[a.shape]
+    if a.timing:
+        w, n, k = (int(x) for x in a.timing.split(","))
+        timing = {"warmup": w, "windows": n, "window": k}
     work = Path(a.work) / shape
     work.mkdir(parents=True, exist_ok=True)
     logf = Path(a.log) if a.log else work / "children.log"
@@ -381,7 +390,7 @@ def run_shape(a: argparse.Namespace) -> int:
             res["mfu"] = (n4 + _attn_flops_per_token(shape)) * res["tokens_per_s_median"] / (PEAK_TFLOPS * 1e12)
             doc["paths"][task] = res
             log(f"{shape} {task}: {res['tokens_per_s_median']:,.0f} tok/s (windows {res['tokens_per_s_windows']}), "
-                f"peak {res['peak_allocated_gib'] or 0:.2f} GiB, loss {res['loss_last5_mean']}")
+                f"peak {res['peak_allocated_gib'] or 0:.2f} GiB, loss {res['loss_last5_mean']}, lookups {res.get('segment_lookups')}")
         elif task.startswith("maxseq:"):
             name = task.split(":", 1)[1]
             if not fits(task, a.maxseq_s + 60):
@@ -549,6 +558,7 @@ def main() -> int:
     ap.add_argument("--work", default=str(gvs.ROOT / "bench" / "work" / "gpu"))
     ap.add_argument("--results", default=str(gvs.ROOT / "bench" / "work" / "gpu"))
     ap.add_argument("--log")
+    ap.add_argument("--timing", help="WARMUP,WINDOWS,WINDOW steps (default per shape)")
     ap.add_argument("--budget-s", type=float, default=540)
     ap.add_argument("--merge", nargs="+", metavar="JSON")
     ap.add_argument("--note", action="append", default=[])
@@ -556,6 +566,7 @@ def main() -> int:
     a = ap.parse_args()
     if a.child:
         spec = json.loads(Path(a.child[1]).read_text())
+        os.environ.update(spec.get("env", {}))
         res = CHILDREN[a.child[0]](spec)
         Path(spec["out"]).write_text(json.dumps(res, indent=1))
         return 0

@@ -383,9 +383,19 @@ def child_ours(spec: dict) -> dict:
     first: list[float] = []
     prev_seen = [0]
 
+    prof = None
+    if spec.get("profile"):
+        from torch.profiler import ProfilerActivity, profile, schedule
+
+        prof = profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA],
+                       schedule=schedule(wait=max(0, plan["warmup"] - 1), warmup=1, active=2, repeat=1))
+        prof.__enter__()
+
     def on_event(ev: dict) -> None:
         d = ev["data"]
         if ev["type"] == "metrics":
+            if prof is not None:
+                prof.step()
             sync()
             now = time.perf_counter()
             marks.append((int(d["step"]), now, int(d["tokens_seen"]) - prev_seen[0]))
@@ -399,7 +409,17 @@ def child_ours(spec: dict) -> dict:
             logs.append(d.get("message", "")[:400])
 
     run_dir = run_training(recipe, on_event=on_event)
+    profile_tables = None
+    if prof is not None:
+        prof.__exit__(None, None, None)
+        ka = prof.key_averages()
+        profile_tables = {"by_cuda": ka.table(sort_by="self_cuda_time_total", row_limit=25, max_name_column_width=60),
+                          "by_cpu": ka.table(sort_by="self_cpu_time_total", row_limit=25, max_name_column_width=60)}
+    from qlora_studio.train import attention as _attention
+
     res = summarize(marks, plan["warmup"], plan["timed"])
+    res["profile"] = profile_tables
+    res["segment_lookups"] = dict(_attention.STATS)
     res.update(mem_figures())
     timed = [m for m in metrics if plan["warmup"] < m["step"] <= steps]
     tps = sorted(m["tokens_per_s"] for m in timed)
@@ -437,6 +457,7 @@ def run_child(mode: str, spec: dict, logf: Path, timeout: float) -> dict:
 
 def child_main(mode: str, spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
+    os.environ.update(spec.get("env", {}))
     fn = {"build": child_build, "seed": child_seed, "ours": child_ours}[mode.split("-")[0]]
     res = fn(spec)
     Path(spec["out"]).write_text(json.dumps(res, indent=1))

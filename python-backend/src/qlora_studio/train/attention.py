@@ -40,10 +40,15 @@ def remember_segments(position_ids: torch.Tensor, segments: list[list[tuple[int,
     del _CACHE[:-4]
 
 
+STATS = {"hits": 0, "misses": 0}
+
+
 def _lookup(position_ids: torch.Tensor) -> list[list[tuple[int, int]]]:
     for ref, segs in reversed(_CACHE):
         if ref() is position_ids:
+            STATS["hits"] += 1
             return segs
+    STATS["misses"] += 1  # a device-to-host copy: the caller passed another tensor than it registered
     segs = segments_of(position_ids)
     remember_segments(position_ids, segs)
     return segs

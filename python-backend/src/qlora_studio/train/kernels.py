@@ -11,6 +11,10 @@
   full logits. The CPU, and a GPU without the package, keep the eager modules.
 - Allocator: expandable segments, so memory freed between packed micro-batches of different
   lengths is reused instead of held as reserved-but-unused blocks.
+
+`QLORA_STUDIO_DISABLE=segments,liger,autocast,expandable` (any subset) turns fast paths off, to
+compare them on a given machine or to step around one that misbehaves; the run log says which
+paths are on.
 """
 from __future__ import annotations
 
@@ -19,18 +23,26 @@ import os
 from typing import Any
 
 _ALLOC_CONF = "PYTORCH_CUDA_ALLOC_CONF"
+FAST_PATHS = ("segments", "liger", "autocast", "expandable")
+
+
+def enabled(path: str) -> bool:
+    """Whether a fast path is on (all are unless QLORA_STUDIO_DISABLE names them)."""
+    assert path in FAST_PATHS, path
+    off = {x.strip() for x in os.environ.get("QLORA_STUDIO_DISABLE", "").split(",")}
+    return path not in off
 
 
 def prefer_expandable_segments() -> bool:
     """Ask the CUDA caching allocator for expandable segments unless the user configured it."""
-    if _ALLOC_CONF in os.environ or "PYTORCH_ALLOC_CONF" in os.environ:
+    if not enabled("expandable") or _ALLOC_CONF in os.environ or "PYTORCH_ALLOC_CONF" in os.environ:
         return False
     os.environ[_ALLOC_CONF] = "expandable_segments:True"
     try:
         import torch
 
         if torch.cuda.is_available() and torch.cuda.is_initialized():
-            torch.cuda.memory._set_allocator_settings("expandable_segments:True")
+            torch.cuda.memory._set_allocator_settings("expandable_segments:True")  # type: ignore[attr-defined]
     except (ImportError, AttributeError, RuntimeError):
         return False
     return True
@@ -40,14 +52,14 @@ def autocast_for(device: str, compute_dtype: Any) -> Any:
     """The context the forward runs in: bf16 autocast on CUDA with bf16 compute, else nothing."""
     import torch
 
-    if device == "cuda" and compute_dtype == torch.bfloat16:
+    if device == "cuda" and compute_dtype == torch.bfloat16 and enabled("autocast"):
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
 def apply_fused_kernels(model: Any, device: str) -> str | None:
     """Swap in Liger's RMSNorm/RoPE/SwiGLU on CUDA when installed; returns what was done, or None."""
-    if device != "cuda":
+    if device != "cuda" or not enabled("liger"):
         return None
     try:
         from liger_kernel.transformers import _apply_liger_kernel_to_instance

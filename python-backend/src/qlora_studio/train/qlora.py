@@ -350,9 +350,9 @@ class QLoRARun:
     def _fast_paths(self, model: Any) -> None:
         """Segment attention for packed rows, fused kernels on CUDA; each logged, each with its plain path."""
         from .attention import use_segment_attention
-        from .kernels import apply_fused_kernels
+        from .kernels import apply_fused_kernels, enabled
 
-        if bool(self.recipe.data.packing):
+        if bool(self.recipe.data.packing) and enabled("segments"):
             if use_segment_attention(model):
                 self.ev.log("attention: one causal SDPA call per packed example (no block-diagonal mask)")
             else:
