@@ -71,6 +71,18 @@ def segment_sdpa(module: Any, query: torch.Tensor, key: torch.Tensor, value: tor
 
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       is_causal=is_causal, **kwargs)
+    if query.is_cuda:
+        # cuDNN's SDPA builds an execution plan per new shape (milliseconds of CPU each), and every
+        # segment length is a new shape: keep the calls on the flash / memory-efficient kernels.
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):
+            return _segments(module, query, key, value, position_ids, dropout, scaling, is_causal)
+    return _segments(module, query, key, value, position_ids, dropout, scaling, is_causal)
+
+
+def _segments(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, position_ids: torch.Tensor,
+              dropout: float, scaling: float | None, is_causal: bool | None) -> tuple[torch.Tensor, None]:
     causal = is_causal if is_causal is not None else bool(getattr(module, "is_causal", True))
     n_rep = query.shape[1] // key.shape[1]
     key, value = _repeat_kv(key, n_rep), _repeat_kv(value, n_rep)
