@@ -98,6 +98,20 @@ def load_quantized_base(location: str, *, bits: int = 4, quant_type: str = "nf4"
     return model, info
 
 
+def prepare_frozen_base(model: Any, *, gradient_checkpointing: bool) -> None:
+    """Freeze every base weight and turn on (non-reentrant) gradient checkpointing, in place.
+
+    What peft's `prepare_model_for_kbit_training` does for this engine, minus its cast of every
+    non-quantized weight (embeddings, output head, norms) to fp32: those copies were cast back
+    to the compute dtype right after, but for a moment they held twice their memory (about 4 GiB
+    at the Llama-3-8B shape), which set the run's peak.
+    """
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def eval_mode(model: Any) -> None:
     """model.eval(), keeping CPU 4-bit layers the CPU inference kernel cannot repack in training mode.
 

@@ -28,7 +28,7 @@ from .batches import MicroBatch, epoch_batches
 from .distributed import Dist, barrier, broadcast_object, close_group, init_group, launched_rank, sum_gradients, sum_scalars
 from .checkpoint import load_checkpoint, save_adapter_atomic, save_checkpoint
 from .errors import EXIT_BAD_RECIPE, EXIT_STOPPED, Failure, classify
-from .model import check_local_model, eval_mode, load_quantized_base
+from .model import check_local_model, eval_mode, load_quantized_base, prepare_frozen_base
 from .modelcard import model_card, render_prompt_example, write_card
 from .schedule import lr_lambda, warmup_steps_for
 
@@ -220,7 +220,7 @@ class QLoRARun:
         """Recipe, seeds, tokenizer, data, 4-bit base, LoRA, optimizer, schedule, resume state."""
         import numpy as np
         import torch
-        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+        from peft import LoraConfig, get_peft_model
 
         from .loss import downcast_frozen_weights, fused_head_parts
 
@@ -275,9 +275,7 @@ class QLoRARun:
         self.device = minfo["device"]
         ev.log(f"base model {r.base_model}: {minfo['bits']}-bit {minfo['quant_type']} "
                f"(double quant {minfo['double_quant']}), compute {minfo['compute_dtype']} on {self.device}")
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=bool(t.gradient_checkpointing),
-            gradient_checkpointing_kwargs={"use_reentrant": False})
+        prepare_frozen_base(model, gradient_checkpointing=bool(t.gradient_checkpointing))
         model.config.use_cache = False  # a cache would also disable the packed (block-diagonal) mask
         self.compute_dtype = getattr(torch, minfo["compute_dtype"])
         cast = downcast_frozen_weights(model, self.compute_dtype)
