@@ -473,6 +473,50 @@ def _ratios(doc: dict) -> dict:
             "mfu": round(p["ours"]["mfu"], 4) if "ours" in p else None}
 
 
+def _estimate(shape: str, seq: int, micro_batch: int, grad_accum: int, ckpt: bool) -> dict:
+    """estimate_memory for our bench recipe on this shape (config only: runs anywhere)."""
+    from transformers import LlamaConfig
+
+    from qlora_studio.estimate import estimate_memory
+    from qlora_studio.recipe import load_recipe
+
+    d = Path(tempfile.mkdtemp(prefix="est-"))
+    (d / "model").mkdir()
+    LlamaConfig(**gvs.SHAPES[shape], max_position_embeddings=max(8192, seq)).to_json_file(d / "model" / "config.json")
+    (d / "train.jsonl").write_text("")
+    recipe = d / "e.qlora.yaml"
+    recipe.write_text(gvs.RECIPE.format(model=d / "model", r=gvs.LORA["r"], alpha=gvs.LORA["alpha"],
+                                        dropout=gvs.LORA["dropout"], targets=", ".join(gvs.TARGETS),
+                                        ckpt="true" if ckpt else "false", train=d / "train.jsonl", seq=seq, steps=4,
+                                        mb=micro_batch, ga=grad_accum, lr=gvs.LR, runs=d / "runs"))
+    return estimate_memory(load_recipe(recipe))
+
+
+def estimator_rows(doc: dict) -> list[dict]:
+    """Every measured peak of our engine in a shape file, beside estimate_memory for the same configuration."""
+    rows = []
+    plan = doc["plan"]
+    for name, r in doc["paths"].items():
+        if name.startswith("ours") and r.get("peak_allocated_gib"):
+            rows.append({"source": f"{name} path (process peak, load included)", "seq": plan["seq"],
+                         "micro_batch": plan["micro_batch"], "gradient_checkpointing": True,
+                         "measured_gib": r["peak_allocated_gib"]})
+    for p in (doc.get("max_seq_24gib") or {}).get("ours", {}).get("probes", []):
+        if p["ok"]:
+            rows.append({"source": "maxseq probe (peak of one optimizer step, weights included)", "seq": p["tokens"],
+                         "micro_batch": 1, "gradient_checkpointing": True, "measured_gib": p["peak_gib"]})
+    for c in (doc.get("estimator") or {}).get("configs", []):
+        rows.append({"source": "estimator run", "seq": c["seq"], "micro_batch": c["micro_batch"],
+                     "gradient_checkpointing": c["gradient_checkpointing"], "measured_gib": c["measured_peak_allocated_gib"]})
+    for row in rows:
+        est = _estimate(doc["shape"].split("-")[0], row["seq"], row["micro_batch"], plan["grad_accum"],
+                        row["gradient_checkpointing"])
+        row["estimate_gib"] = round(est["total_gib"], 3)
+        row["estimate_parts"] = {k: round(v, 3) for k, v in est.items() if k.endswith("_gib") and k != "total_gib"}
+        row["error_pct"] = round(100 * (est["total_gib"] - row["measured_gib"]) / row["measured_gib"], 1)
+    return rows
+
+
 def merge(paths: list[str], results: Path, notes: list[str]) -> int:
     """gpu.json + gpu.md from the per-shape files; headline figures from the 8B shape (1B where 8B lacks one)."""
     docs = {d["shape"]: d for d in (json.loads(Path(x).read_text()) for x in paths)}
@@ -480,8 +524,9 @@ def merge(paths: list[str], results: Path, notes: list[str]) -> int:
     fig = {"headline_shape": head["shape"], **_ratios(head)}
     fig["per_shape"] = {k: _ratios(d) for k, d in docs.items()}
     fig["max_seq_24gib"] = {k: v["max_seq"] for k, v in (head.get("max_seq_24gib") or {}).items()}
-    est = [d["estimator"] for d in docs.values() if d.get("estimator")]
-    fig["estimator_max_abs_error_pct"] = max(e["max_abs_error_pct"] for e in est) if est else None
+    est_rows = [dict(r, shape=k) for k, d in docs.items() for r in estimator_rows(d)]
+    fig["estimator_max_abs_error_pct"] = max(abs(r["error_pct"]) for r in est_rows) if est_rows else None
+    fig["estimator_vs_measured"] = est_rows
     ddp = [d["ddp"] for d in docs.values() if d.get("ddp")]
     fig["ddp2_speedup"] = round(ddp[0]["ddp2_speedup"], 3) if ddp else None
     out = {"date": head["date"], "command": " && ".join(d["command"] for d in docs.values()),
@@ -514,6 +559,13 @@ def _markdown(out: dict) -> str:
         lines.append(f"| {k} | {out.get(k)} |")
     for k, v in out["max_seq_24gib"].items():
         lines.append(f"| max_seq_24gib {k} | {v:,} |")
+    if out.get("estimator_vs_measured"):
+        lines += ["", "## Memory estimator (estimate_memory) against measured peaks of our engine", "",
+                  "| shape | source | seq | micro batch | checkpointing | measured GiB | estimate GiB | error % |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in out["estimator_vs_measured"]:
+            lines.append(f"| {r['shape']} | {r['source']} | {r['seq']:,} | {r['micro_batch']} | {r['gradient_checkpointing']} | "
+                         f"{r['measured_gib']:.2f} | {r['estimate_gib']:.2f} | {r['error_pct']} |")
     for shape, d in out["shapes"].items():
         p = d["plan"]
         lines += ["", f"## {shape}: seq {p['seq']}, micro batch {p['micro_batch']}, grad accum {p['grad_accum']}, "
