@@ -67,3 +67,23 @@ def test_more_gpus_than_the_machine_has_is_refused_with_the_fix(tiny_dir: Path, 
         assert res.returncode == 2 and "lower distributed.gpus" in res.stderr
     res = cli("run", str(tiny_dir / "tiny.qlora.yaml"), "--output-dir", str(tmp_path), "--gpus", "0")
     assert res.returncode == 2 and "--gpus takes a count of 1 or more" in res.stderr
+
+
+def test_fsdp_is_refused_with_what_to_do(tiny_dir: Path) -> None:
+    from qlora_studio.recipe import load_recipe
+    from qlora_studio.train.distributed import Dist
+    from qlora_studio.train.qlora import QLoRARun
+
+    def check(name: str, storage: str) -> str:
+        path = write_recipe_variant(tiny_dir, name, {"distributed": {"strategy": "fsdp", "gpus": 2},
+                                                     "quantization.quant_storage_dtype": storage})
+        run = QLoRARun(path, output_dir=None, max_steps=None, run_id=None, resume=False, on_event=None)
+        run.dist = Dist(rank=0, world=2, local_rank=0)
+        try:
+            run._check_distributed(load_recipe(path))
+        except ValueError as e:
+            return str(e)
+        raise AssertionError("fsdp was accepted")
+
+    assert "quant_storage_dtype equal to the compute dtype" in check("fsdp-u8", "uint8")
+    assert "use strategy: ddp" in check("fsdp-bf16", "bfloat16")
