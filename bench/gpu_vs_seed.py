@@ -258,7 +258,7 @@ def child_seed(spec: dict) -> dict:
     if spec.get("kbit_prep"):
         model = seed_kbit_prep(model)
     load_s = time.perf_counter() - t0
-    lcfg = LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
+    lcfg = LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=spec.get("dropout", LORA["dropout"]),
                       target_modules=TARGETS, bias="none", task_type="CAUSAL_LM")
     steps = plan["warmup"] + plan["timed"]
     args = SFTConfig(
@@ -266,8 +266,8 @@ def child_seed(spec: dict) -> dict:
         per_device_train_batch_size=plan["micro_batch"], gradient_accumulation_steps=plan["grad_accum"],
         gradient_checkpointing=True, optim="paged_adamw_8bit" if cuda else "adamw_torch",
         bf16=cuda, learning_rate=LR, lr_scheduler_type="cosine", warmup_steps=2, max_steps=steps,
-        max_grad_norm=1.0, weight_decay=0.0, logging_steps=5, save_strategy="no", report_to="none",
-        seed=42, use_cpu=not cuda, disable_tqdm=True)
+        max_grad_norm=1.0, weight_decay=0.0, logging_steps=1, save_strategy="no", report_to="none",
+        seed=42, use_cpu=not cuda, disable_tqdm=True, use_liger_kernel=bool(spec.get("liger")))
     marks: list[tuple[int, float, int]] = []
     pending = [0]
 
@@ -337,7 +337,7 @@ training:
   warmup_steps: 2
   optimizer: paged_adamw_8bit
   max_grad_norm: 1.0
-  gradient_checkpointing: true
+  gradient_checkpointing: {ckpt}
   seed: 42
   log_every: 1
   eval_every: 0
@@ -371,9 +371,11 @@ def child_ours(spec: dict) -> dict:
     rdir = Path(tempfile.mkdtemp(prefix="ours-recipe-", dir=work))
     recipe = rdir / "bench.qlora.yaml"
     recipe.write_text(RECIPE.format(model=work / "model", r=LORA["r"], alpha=LORA["alpha"],
-                                    dropout=LORA["dropout"], targets=", ".join(TARGETS),
+                                    dropout=spec.get("dropout", LORA["dropout"]), targets=", ".join(TARGETS),
+                                    ckpt="true" if spec.get("ckpt", True) else "false",
                                     train=work / "train.jsonl", seq=plan["seq"], steps=steps,
-                                    mb=plan["micro_batch"], ga=plan["grad_accum"], lr=LR, runs=rdir / "runs"))
+                                    mb=plan["micro_batch"], ga=plan["grad_accum"], lr=LR, runs=rdir / "runs")
+                      + spec.get("recipe_extra", ""))
     marks: list[tuple[int, float, int]] = []
     metrics: list[dict] = []
     logs: list[str] = []
@@ -381,9 +383,19 @@ def child_ours(spec: dict) -> dict:
     first: list[float] = []
     prev_seen = [0]
 
+    prof = None
+    if spec.get("profile"):
+        from torch.profiler import ProfilerActivity, profile, schedule
+
+        prof = profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA],
+                       schedule=schedule(wait=max(0, plan["warmup"] - 1), warmup=1, active=2, repeat=1))
+        prof.__enter__()
+
     def on_event(ev: dict) -> None:
         d = ev["data"]
         if ev["type"] == "metrics":
+            if prof is not None:
+                prof.step()
             sync()
             now = time.perf_counter()
             marks.append((int(d["step"]), now, int(d["tokens_seen"]) - prev_seen[0]))
@@ -397,7 +409,17 @@ def child_ours(spec: dict) -> dict:
             logs.append(d.get("message", "")[:400])
 
     run_dir = run_training(recipe, on_event=on_event)
+    profile_tables = None
+    if prof is not None:
+        prof.__exit__(None, None, None)
+        ka = prof.key_averages()
+        profile_tables = {"by_cuda": ka.table(sort_by="self_cuda_time_total", row_limit=25, max_name_column_width=60),
+                          "by_cpu": ka.table(sort_by="self_cpu_time_total", row_limit=25, max_name_column_width=60)}
+    from qlora_studio.train import attention as _attention
+
     res = summarize(marks, plan["warmup"], plan["timed"])
+    res["profile"] = profile_tables
+    res["segment_lookups"] = dict(_attention.STATS)
     res.update(mem_figures())
     timed = [m for m in metrics if plan["warmup"] < m["step"] <= steps]
     tps = sorted(m["tokens_per_s"] for m in timed)
@@ -435,6 +457,7 @@ def run_child(mode: str, spec: dict, logf: Path, timeout: float) -> dict:
 
 def child_main(mode: str, spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
+    os.environ.update(spec.get("env", {}))
     fn = {"build": child_build, "seed": child_seed, "ours": child_ours}[mode.split("-")[0]]
     res = fn(spec)
     Path(spec["out"]).write_text(json.dumps(res, indent=1))

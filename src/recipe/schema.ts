@@ -148,6 +148,24 @@ export const trainingSchema = z
   .strict()
   .describe('The optimisation loop.');
 
+/** Training on several GPUs of one host: one process per GPU, launched through torch.distributed.run. */
+export const distributedSchema = z
+  .object({
+    strategy: z
+      .enum(['ddp', 'fsdp'])
+      .default('ddp')
+      .describe('ddp: every GPU holds the whole 4-bit base, gradients are averaged each step. fsdp: the base is sharded across GPUs (needs quantization.quant_storage_dtype equal to the compute dtype).'),
+    gpus: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(1)
+      .describe('Processes (GPUs) to train on; the optimizer step sees micro_batch_size x grad_accum x gpus rows. On a machine without CUDA they run on the CPU (gloo).'),
+  })
+  .strict()
+  .describe('Data-parallel training on several GPUs of one host (also: qlora-studio run --gpus N).');
+
 export const outputSchema = z
   .object({
     dir: z.string().min(1).default('runs').describe('Folder (relative to the recipe) that holds runs/<run_id>/.'),
@@ -197,6 +215,7 @@ export const recipeSchema = z
     lora: loraSchema.default(() => loraSchema.parse({})),
     data: dataSchema,
     training: trainingSchema.default(() => trainingSchema.parse({})),
+    distributed: distributedSchema.optional(),
     output: outputSchema.default(() => outputSchema.parse({})),
     generation: generationSchema.default(() => generationSchema.parse({})),
     logging: loggingSchema.default(() => loggingSchema.parse({})),

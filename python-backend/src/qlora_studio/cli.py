@@ -125,11 +125,48 @@ class _RunDisplay:
                 self.console.print(f"hint: {d['hint']}", markup=False)
 
 
+def _run_argv(args: argparse.Namespace) -> list[str]:
+    """The `run` arguments each rank is started with (no --gpus: the launcher already did that)."""
+    argv = ["run", args.recipe]
+    for flag, value in (("--output-dir", args.output_dir), ("--max-steps", args.max_steps), ("--run-id", args.run_id),
+                        ("--run-dir", args.run_dir)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv + (["--resume"] if args.resume else [])
+
+
+def _launch_ranks(args: argparse.Namespace) -> int | None:
+    """With --gpus N (or distributed.gpus: N) above 1, run N ranks and return their exit code; else None."""
+    from .train.distributed import DistributedSetupError, check_processes, launch, launched_rank, requested_processes
+
+    if launched_rank().enabled:
+        return None
+    n, _strategy = requested_processes(args.gpus, args.recipe)
+    if n <= 1:
+        return None
+    try:
+        check_processes(n)
+    except DistributedSetupError as e:
+        _stderr_console().print(f"error: {e}", markup=False)
+        return 2
+    return launch(n, _run_argv(args))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Train a recipe; prints the run directory."""
+    """Train a recipe; prints the run directory (several GPUs: one rank per GPU, rank 0 prints)."""
     _quiet_libraries()
+    if args.gpus is not None and args.gpus < 1:
+        _stderr_console().print("error: --gpus takes a count of 1 or more", markup=False)
+        return 2
+    launched = _launch_ranks(args)
+    if launched is not None:
+        return launched
     from .errors import StudioError
     from .train import RunFailed, RunStopped, run_training
+    from .train.distributed import launched_rank
+
+    if not launched_rank().is_main:
+        return _run_quiet_rank(args)
 
     with _RunDisplay() as display:
         try:
@@ -154,6 +191,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             display.console.print(f"error: {e}", markup=False)
             return e.exit_code
     print(run_dir)
+    return 0
+
+
+def _run_quiet_rank(args: argparse.Namespace) -> int:
+    """A rank other than 0: trains its share and prints nothing (rank 0 reports the run)."""
+    from .errors import StudioError
+    from .train import RunFailed, RunStopped, run_training
+
+    try:
+        run_training(args.recipe, output_dir=args.output_dir, max_steps=args.max_steps,
+                     run_id=args.run_id, resume=args.resume, run_dir=args.run_dir)
+    except (RunFailed, RunStopped, StudioError) as e:
+        return e.exit_code
     return 0
 
 
@@ -289,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "overrides --output-dir and --run-id")
     r.add_argument("--resume", action="store_true",
                    help="continue a run from its last checkpoint (with --run-id that run, else the newest resumable run of this recipe)")
+    r.add_argument("--gpus", type=int, help="train on N GPUs of this host, one process each (data parallel through "
+                   "torch.distributed.run); overrides distributed.gpus of the recipe")
     r.set_defaults(func=cmd_run)
 
     pv = sub.add_parser("preview", help="show examples as the trainer sees them (trained tokens highlighted)")

@@ -270,6 +270,22 @@ class Training:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Distributed:
+    """
+    Data-parallel training on several GPUs of one host (also: qlora-studio run --gpus N).
+    """
+
+    strategy: Literal["ddp", "fsdp"] | None = "ddp"
+    """
+    ddp: every GPU holds the whole 4-bit base, gradients are averaged each step. fsdp: the base is sharded across GPUs (needs quantization.quant_storage_dtype equal to the compute dtype).
+    """
+    gpus: int | None = 1
+    """
+    Processes (GPUs) to train on; the optimizer step sees micro_batch_size x grad_accum x gpus rows. On a machine without CUDA they run on the CPU (gloo).
+    """
+
+
+@dataclass(frozen=True, kw_only=True)
 class Output:
     """
     Where runs are written.
@@ -417,6 +433,10 @@ class RecipeModel:
     )
     """
     The optimisation loop.
+    """
+    distributed: Distributed | None = None
+    """
+    Data-parallel training on several GPUs of one host (also: qlora-studio run --gpus N).
     """
     output: Output | None = field(default_factory=lambda: Output(dir="runs"))
     """

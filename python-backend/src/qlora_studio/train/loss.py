@@ -106,7 +106,8 @@ class _ChunkedHeadCE(torch.autograd.Function):
 def downcast_frozen_weights(model: Any, dtype: Any) -> int:
     """Cast frozen floating weights that are fp32 (norms, embeddings, head) to the compute dtype.
 
-    peft's `prepare_model_for_kbit_training` upcasts every non-quantized weight to fp32. With
+    peft's `prepare_model_for_kbit_training` upcasts every non-quantized weight to fp32 (the
+    engine prepares the base itself and no longer calls it; a model may still load some). With
     bf16/fp16 compute that turns the residual stream, attention and the output head into fp32
     work: RMSNorm multiplies by an fp32 weight and hands fp32 on. Trainable (LoRA) weights are left
     as they are. Returns the number of tensors cast.

@@ -73,11 +73,12 @@ def quantization_config(bits: int, quant_type: str, double_quant: bool, compute_
 def load_quantized_base(location: str, *, bits: int = 4, quant_type: str = "nf4", double_quant: bool = True,
                         compute_dtype: str = "auto", quant_storage: str = "uint8", device: str | None = None,
                         trust_remote_code: bool = False, revision: str | None = None,
-                        looks_local: bool | None = None) -> tuple[Any, dict[str, Any]]:
+                        looks_local: bool | None = None, device_index: int = 0) -> tuple[Any, dict[str, Any]]:
     """Load a causal LM with its linear layers quantized by bitsandbytes.
 
     Returns (model, info) where info names the device and dtypes, for the run log. The CPU path
-    is the real bitsandbytes 4-bit kernel too, not a float stand-in.
+    is the real bitsandbytes 4-bit kernel too, not a float stand-in. `device_index` is the GPU a
+    data-parallel rank loads onto.
     """
     import torch
     from transformers import AutoModelForCausalLM
@@ -91,7 +92,7 @@ def load_quantized_base(location: str, *, bits: int = 4, quant_type: str = "nf4"
     kwargs: dict[str, Any] = {
         "quantization_config": qcfg,
         "dtype": cdtype if device == "cuda" else torch.float32,
-        "device_map": {"": 0} if device == "cuda" else {"": "cpu"},
+        "device_map": {"": device_index} if device == "cuda" else {"": "cpu"},
         "trust_remote_code": trust_remote_code,
     }
     if revision and not looks_local:
@@ -100,6 +101,20 @@ def load_quantized_base(location: str, *, bits: int = 4, quant_type: str = "nf4"
     info = {"device": device, "compute_dtype": str(cdtype).replace("torch.", ""), "bits": bits,
             "quant_type": quant_type, "double_quant": double_quant}
     return model, info
+
+
+def prepare_frozen_base(model: Any, *, gradient_checkpointing: bool) -> None:
+    """Freeze every base weight and turn on (non-reentrant) gradient checkpointing, in place.
+
+    What peft's `prepare_model_for_kbit_training` does for this engine, minus its cast of every
+    non-quantized weight (embeddings, output head, norms) to fp32: those copies were cast back
+    to the compute dtype right after, but for a moment they held twice their memory (about 4 GiB
+    at the Llama-3-8B shape), which set the run's peak.
+    """
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def eval_mode(model: Any) -> None:

@@ -29,8 +29,9 @@ from ..rundir import (ADAPTER_META, FROZEN_RECIPE, RunDir, RunLock, clear_stale_
 from .batches import MicroBatch, epoch_batches
 from .checkpoint import (intact_checkpoint, load_checkpoint, recover_temp_checkpoints, save_adapter_atomic,
                          save_checkpoint)
+from .distributed import Dist, barrier, broadcast_object, close_group, init_group, launched_rank, sum_gradients, sum_scalars
 from .errors import EXIT_STOPPED, Failure, classify, disk_failure
-from .model import check_local_model, eval_mode, load_quantized_base
+from .model import check_local_model, eval_mode, load_quantized_base, prepare_frozen_base
 from .modelcard import model_card, render_prompt_example, write_card
 from .schedule import lr_lambda, warmup_steps_for
 from .trackers import Trackers
@@ -69,15 +70,22 @@ class _StopWhileLoading(BaseException):
 
 
 class _Events:
-    """The EventWriter plus run.json: a status change updates both, then tells the watcher."""
+    """The EventWriter plus run.json: a status change updates both, then tells the watcher.
 
-    def __init__(self, run_dir: RunDir, on_event: EventCallback | None) -> None:
+    Ranks other than 0 of a data-parallel run get a silent one (`writes=False`): one process
+    owns the event log and run.json.
+    """
+
+    def __init__(self, run_dir: RunDir, on_event: EventCallback | None, writes: bool = True) -> None:
         self.run_dir = run_dir
-        self.writer = EventWriter(run_dir.events, run_dir.run_id)
+        self.writes = writes
+        self.writer = EventWriter(run_dir.events, run_dir.run_id) if writes else None
         self.on_event = on_event
         self.trackers: Trackers | None = None
 
     def emit(self, type_: str, **data: Any) -> None:
+        if self.writer is None:
+            return
         ev = self.writer.emit(type_, **data)
         if self.trackers is not None:
             self.trackers.log(ev)
@@ -89,8 +97,14 @@ class _Events:
         self.emit("progress", phase=phase, message=message)
 
     def status(self, state: str, **data: Any) -> None:
+        if not self.writes:
+            return
         self.run_dir.update(state=state)
         self.emit("status", state=state, **data)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
     def log(self, message: str, level: str = "info") -> None:
         self.emit("log", level=level, message=message)
@@ -118,6 +132,7 @@ class QLoRARun:
         # The recipe is read once, when the run folder is made: the frozen copy is what trains.
         self._recipe_text: str | None = None
         self._recovery_notes: list[str] = []
+        self.dist: Dist = launched_rank()
 
     # ---------------------------------------------------------------- run directory
     def _recipe_or_none(self) -> Any:
@@ -162,6 +177,30 @@ class QLoRARun:
         return found
 
     def open_run_dir(self) -> None:
+        """Take the run folder and open its log.
+
+        In a data-parallel run rank 0 takes it (lock, checks, event log) and the other ranks take
+        rank 0's answer (or hear of its error), so every rank trains into the same folder.
+        """
+        if not self.dist.enabled:
+            self._open_run_dir()
+            return
+        if self.dist.is_main:
+            try:
+                self._open_run_dir()
+            except BaseException as e:
+                broadcast_object(self.dist, ("error", f"{type(e).__name__}: {e}"))
+                raise
+            broadcast_object(self.dist, ("ok", str(self.run_dir)))
+            return
+        answer = broadcast_object(self.dist, ("", None))
+        if answer[0] != "ok":
+            raise UsageError(f"rank 0 could not open the run: {answer[1]}")
+        self.run_dir = Path(str(answer[1]))
+        self.rd = RunDir(self.run_dir)
+        self.ev = _Events(self.rd, None, writes=False)
+
+    def _open_run_dir(self) -> None:
         """Take the run folder (its exclusive lock first, so one trainer writes it), then open its log."""
         rd = self._pick_run_dir()
         self.lock = rd.lock()
@@ -232,7 +271,7 @@ class QLoRARun:
         """Recipe, seeds, tokenizer, data, 4-bit base, LoRA, optimizer, schedule, resume state."""
         import numpy as np
         import torch
-        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+        from peft import LoraConfig, get_peft_model
 
         from .loss import downcast_frozen_weights, fused_head_parts
 
@@ -257,10 +296,13 @@ class QLoRARun:
         for w in r.warnings:
             ev.log(f"recipe: {w}", "warning")
         t = r.training
-        self.rd.update(base_model=r.base_model)
+        if self.dist.is_main:
+            self.rd.update(base_model=r.base_model)
+        self._check_distributed(r)
         # Before the tokenizer: a missing model folder is a recipe problem, not a data problem.
         check_local_model(r.model_location(), r.is_local_model())
-        ev.trackers = Trackers(r.logging, self.rd.path, self.rd.run_id, r.to_dict())
+        if self.dist.is_main:  # one process logs to TensorBoard / W&B
+            ev.trackers = Trackers(r.logging, self.rd.path, self.rd.run_id, r.to_dict())
         model_location = r.model_location()
         if not r.is_local_model():
             from ..progress import download_model
@@ -285,23 +327,26 @@ class QLoRARun:
         ev.log(f"data: {len(ds.train)} train / {len(ds.eval)} eval examples; stats {ds.stats}")
 
         q = r.quantization
+        from .kernels import prefer_expandable_segments
+
+        prefer_expandable_segments()
         ev.progress("quantize", f"loading {r.base_model} and quantizing it to {q.bits}-bit {q.quant_type}")
         model, minfo = load_quantized_base(
             model_location, bits=q.bits, quant_type=q.quant_type, double_quant=q.double_quant,
             compute_dtype=q.compute_dtype, quant_storage=q.quant_storage_dtype,
             trust_remote_code=r.trust_remote_code, revision=r.revision,
-            looks_local=r.is_local_model())
+            looks_local=r.is_local_model(), device_index=self.dist.local_rank)
         self.device = minfo["device"]
         ev.log(f"base model {r.base_model}: {minfo['bits']}-bit {minfo['quant_type']} "
                f"(double quant {minfo['double_quant']}), compute {minfo['compute_dtype']} on {self.device}")
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=t.gradient_checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False})
+        prepare_frozen_base(model, gradient_checkpointing=t.gradient_checkpointing)
         model.config.use_cache = False  # a cache would also disable the packed (block-diagonal) mask
-        cast = downcast_frozen_weights(model, getattr(torch, minfo["compute_dtype"]))
+        self.compute_dtype = getattr(torch, minfo["compute_dtype"])
+        cast = downcast_frozen_weights(model, self.compute_dtype)
         if cast:
             ev.log(f"kept {cast} frozen non-quantized weights (norms, embeddings, head) in {minfo['compute_dtype']}")
         ev.progress("lora", "adding the LoRA adapters")
+        self._fast_paths(model)
         lcfg = LoraConfig(r=r.lora.r, lora_alpha=r.lora.alpha, lora_dropout=r.lora.dropout,
                           target_modules=_targets(r.lora.target_modules), bias=r.lora.bias, task_type="CAUSAL_LM")
         self.model = get_peft_model(model, lcfg)
@@ -312,13 +357,19 @@ class QLoRARun:
         ev.log(f"LoRA r={r.lora.r} alpha={r.lora.alpha} on {lcfg.target_modules}: "
                f"{trainable:,} trainable of {total:,} parameters")
 
+        if self.dist.enabled:
+            # Same adapters on every rank (seeded above), different dropout masks from here on.
+            torch.manual_seed(seed + self.dist.rank)
+            ev.log(f"data parallel: {self.dist.world} processes, {self.dist.world * int(t.micro_batch_size) * int(t.grad_accum)} "
+                   "rows per optimizer step")
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = self._make_optimizer(t)
         self.batches_per_epoch = len(self._epoch(0))
         if t.max_steps is not None or self.max_steps_override is not None:
             total_steps = int(self.max_steps_override or t.max_steps)
         else:
-            total_steps = max(1, math.ceil(t.epochs * self.batches_per_epoch / t.grad_accum))
+            per_step = t.grad_accum * self.dist.world
+            total_steps = max(1, math.ceil(t.epochs * self.batches_per_epoch / per_step))
 
         self.state: dict[str, Any] = {"step": 0, "epoch": 0, "batch_index": 0, "tokens_seen": 0,
                                       "best_eval_loss": None, "best_step": None, "evals_without_improvement": 0,
@@ -349,7 +400,38 @@ class QLoRARun:
             self.state["total_steps"] = total_steps
             ev.log(f"resumed from {ck.name}: step {self.state['step']}, epoch {self.state['epoch']}, "
                    f"batch {self.state['batch_index']}")
-        self.rd.update(total_steps=total_steps)
+        if self.dist.is_main:
+            self.rd.update(total_steps=total_steps)
+
+    def _check_distributed(self, r: Any) -> None:
+        """Refuse what data-parallel training cannot do here, with the fix."""
+        section = r.distributed
+        if section is None or not self.dist.enabled:
+            return
+        if str(section.strategy) == "fsdp":
+            q = r.quantization
+            if str(q.quant_storage_dtype) == "uint8" or (q.compute_dtype != "auto" and q.quant_storage_dtype != q.compute_dtype):
+                raise ValueError("distributed.strategy fsdp shards the 4-bit weights, which needs "
+                                 "quantization.quant_storage_dtype equal to the compute dtype (bfloat16 on most "
+                                 "GPUs); set it, or use strategy: ddp")
+            raise ValueError("distributed.strategy fsdp is not available in this version; use strategy: ddp "
+                             "(each GPU holds the whole 4-bit base)")
+
+    def _fast_paths(self, model: Any) -> None:
+        """Segment attention for packed rows, fused kernels on CUDA; each logged, each with its plain path."""
+        from .attention import use_segment_attention
+        from .kernels import apply_fused_kernels, enabled
+
+        if bool(self.recipe.data.packing) and enabled("segments"):
+            if use_segment_attention(model):
+                self.ev.log("attention: one causal SDPA call per packed example (no block-diagonal mask)")
+            else:
+                self.ev.log(f"attention: {model.config._attn_implementation} (segment attention needs sdpa)")
+        fused = apply_fused_kernels(model, self.device)
+        if fused:
+            self.ev.log(fused)
+        if self.device == "cuda" and str(self.compute_dtype) == "torch.float16":
+            self.ev.log("mixed precision: off (fp16 compute keeps LoRA in fp32)")
 
     def _make_optimizer(self, t: Any) -> Any:
         import torch
@@ -377,16 +459,22 @@ class QLoRARun:
     # ---------------------------------------------------------------- train
     def _loss_sum(self, mb: MicroBatch) -> Any:
         """Summed cross-entropy of one micro-batch's trained tokens (labels shifted by one)."""
+        from .attention import remember_segments, segments_of
+        from .kernels import autocast_for
         from .loss import token_loss_sum
 
         dev = self.model.device if self.device == "cuda" else "cpu"
 
         def to_dev(t: Any) -> Any:
-            return t.to(dev) if t is not None else None
+            return t.to(dev, non_blocking=True) if t is not None else None
 
-        return token_loss_sum(self.model, input_ids=to_dev(mb.input_ids), labels=to_dev(mb.labels),
-                              position_ids=to_dev(mb.position_ids), attention_mask=to_dev(mb.attention_mask),
-                              parts=self.loss_parts)
+        position_ids = to_dev(mb.position_ids)
+        if position_ids is not None:
+            remember_segments(position_ids, segments_of(mb.position_ids))  # from the host copy: no sync
+        with autocast_for(self.device, self.compute_dtype):
+            return token_loss_sum(self.model, input_ids=to_dev(mb.input_ids), labels=to_dev(mb.labels),
+                                  position_ids=position_ids, attention_mask=to_dev(mb.attention_mask),
+                                  parts=self.loss_parts)
 
     def train(self) -> str:
         """The loop. Returns how it ended: "completed", "early_stopping" or "stopped"."""
@@ -394,6 +482,7 @@ class QLoRARun:
 
         ev, t, st = self.ev, self.recipe.training, self.state
         ga = t.grad_accum
+        world, rank = self.dist.world, self.dist.rank
         clip = t.max_grad_norm if t.max_grad_norm > 0 else float("inf")
         batches = self._epoch(st["epoch"])
         ev.status("running", total_steps=self.total_steps)
@@ -403,26 +492,33 @@ class QLoRARun:
             if self.stop_reason:
                 return "stopped"
             micro = []
-            for _ in range(ga):
+            for _ in range(ga * world):
                 if st["batch_index"] >= len(batches):
                     st["epoch"] += 1
                     st["batch_index"] = 0
                     batches = self._epoch(st["epoch"])
                 micro.append(batches[st["batch_index"]])
                 st["batch_index"] += 1
+            step_tokens = sum(mb.n_tokens for mb in micro)
             n_trained = max(1, sum(mb.n_trained for mb in micro))
+            mine = micro[rank * ga:(rank + 1) * ga]
             loss_total = 0.0
-            for mb in micro:
+            for mb in mine:
                 loss_sum = self._loss_sum(mb)
                 (loss_sum / n_trained).backward()
                 loss_total += float(loss_sum.detach())
+            if self.dist.enabled:
+                sum_gradients(self.dist, self.params)
+                loss_total, stops = sum_scalars(self.dist, [loss_total, 1.0 if self.stop_reason else 0.0],
+                                                self._reduce_device())
+                if stops and not self.stop_reason:
+                    self.stop_reason = "stopped on another rank"
             grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, clip))
             lr = self.optimizer.param_groups[0]["lr"]
             self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
             st["step"] += 1
-            step_tokens = sum(mb.n_tokens for mb in micro)
             st["tokens_seen"] += step_tokens
             window_tokens += step_tokens
             st["last_loss"] = loss_total / n_trained
@@ -437,6 +533,12 @@ class QLoRARun:
             if t.save_every and step % t.save_every == 0 and step < self.total_steps:
                 self.checkpoint()
         return "completed"
+
+    def _reduce_device(self) -> Any:
+        """Where collective tensors live: this rank's GPU under NCCL, the CPU under gloo."""
+        import torch
+
+        return torch.device("cuda", self.dist.local_rank) if self.device == "cuda" else torch.device("cpu")
 
     def _metrics(self, loss: float, lr: float, grad_norm: float, tps: float, n_batches: int) -> None:
         import psutil
@@ -467,16 +569,19 @@ class QLoRARun:
         _keep_training_kernels(self.model)
         total, count = 0.0, 0
         with torch.no_grad():
-            for mb in batches:
+            for mb in batches[self.dist.rank::self.dist.world]:
                 total += float(self._loss_sum(mb))
                 count += mb.n_trained
+        total, count = sum_scalars(self.dist, [total, count], self._reduce_device())
         self.model.train()
         eval_loss = total / max(1, count)
         best = st["best_eval_loss"]
         is_best = best is None or eval_loss < best - t.early_stopping.min_delta
         if is_best:
             st["best_eval_loss"], st["best_step"], st["evals_without_improvement"] = eval_loss, st["step"], 0
-            save_adapter_atomic(self.model, self.run_dir / "checkpoints" / "best", self._adapter_extras)
+            if self.dist.is_main:
+                save_adapter_atomic(self.model, self.run_dir / "checkpoints" / "best", self._adapter_extras)
+            barrier(self.dist)
         else:
             st["evals_without_improvement"] += 1
         st["last_eval_loss"], st["last_eval_step"] = eval_loss, st["step"]
@@ -486,11 +591,14 @@ class QLoRARun:
         return patience > 0 and st["evals_without_improvement"] >= patience
 
     def checkpoint(self) -> Path:
-        """Write checkpoints/step-N (atomic) and emit a checkpoint event."""
-        path = save_checkpoint(self.run_dir, self.state["step"], self.model, self.optimizer, self.scheduler,
-                               dict(self.state), self.recipe.training.keep_checkpoints)
-        self.ev.emit("checkpoint", step=self.state["step"], path=str(path))
-        self.ev.writer.sync()  # the log up to this checkpoint is as durable as the checkpoint
+        """Write checkpoints/step-N (atomic, rank 0 only) and emit a checkpoint event."""
+        path = self.run_dir / "checkpoints" / f"step-{self.state['step']}"
+        if self.dist.is_main:
+            path = save_checkpoint(self.run_dir, self.state["step"], self.model, self.optimizer, self.scheduler,
+                                   dict(self.state), self.recipe.training.keep_checkpoints)
+            self.ev.emit("checkpoint", step=self.state["step"], path=str(path))
+            self.ev.writer.sync()  # the log up to this checkpoint is as durable as the checkpoint
+        barrier(self.dist)
         return path
 
     # ---------------------------------------------------------------- save
@@ -512,8 +620,11 @@ class QLoRARun:
         self.checkpoint()
         if ended == "stopped":
             return self.run_dir
-        adapter = save_adapter_atomic(self.model, self.run_dir / "adapter", self._adapter_extras)
-        self.write_card(adapter)
+        adapter = self.run_dir / "adapter"
+        if self.dist.is_main:
+            adapter = save_adapter_atomic(self.model, adapter, self._adapter_extras)
+            self.write_card(adapter)
+        barrier(self.dist)
         return adapter
 
     def write_card(self, adapter: Path) -> None:
@@ -537,12 +648,17 @@ class QLoRARun:
         if self.max_steps_override is not None and int(self.max_steps_override) < 1:
             raise UsageError(f"--max-steps must be at least 1 (got {self.max_steps_override})")
         try:
+            init_group(self.dist)
             self.open_run_dir()
         except OSError as err:  # a read-only or full disk before the event log exists
+            close_group(self.dist)
             failure = disk_failure(err, self.run_dir or self.given_run_dir or self._runs_root(self._recipe_or_none()))
             if failure is None:
                 raise
             raise RunFailed(self.run_dir, failure) from err
+        except BaseException:
+            close_group(self.dist)
+            raise
         assert self.run_dir is not None and self.ev is not None
         self._install_signals()
         try:
@@ -579,7 +695,8 @@ class QLoRARun:
             self._restore_signals()
             if self.ev.trackers is not None:
                 self.ev.trackers.close()
-            self.ev.writer.close()
+            self.ev.close()
+            close_group(self.dist)
             if self.lock is not None:
                 self.lock.release()
 
