@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from qlora_studio.events import EventWriter
-from qlora_studio.rundir import update_run_json
+from qlora_studio.rundir import RunDir
 from test_server_harness import ServerProc
 
 SECRET = "SECRET-CONTENT-7f3a: do not echo"
@@ -26,7 +26,7 @@ def make_big_run(runs: Path) -> None:
         w.log(f"line {i} " + "x" * 200)
     w.status("completed")
     w.close()
-    update_run_json(big, run_id="big", state="completed", pid=None, recipe_path=str(runs / "r.qlora.yaml"))
+    RunDir(big).update(run_id="big", state="completed", pid=None, recipe_path=str(runs / "r.qlora.yaml"))
 
 
 @pytest.fixture(scope="module")
