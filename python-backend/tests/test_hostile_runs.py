@@ -45,6 +45,17 @@ def _resumable_copy(src: Path, root: Path, keep_steps: tuple[int, ...]) -> Path:
     info = json.loads((dst / "run.json").read_text())
     info["state"] = "stopped"
     (dst / "run.json").write_text(json.dumps(info))
+    # The event log is the truth about a run's state: cut it after the last kept checkpoint and
+    # end it with the `stopped` status a stop writes there.
+    last = max(keep_steps)
+    kept: list[dict] = []
+    for line in (dst / "events.jsonl").read_text().splitlines():
+        ev = json.loads(line)
+        kept.append(ev)
+        if ev["type"] == "checkpoint" and ev["data"]["step"] == last:
+            break
+    stop = {**kept[-1], "seq": kept[-1]["seq"] + 1, "type": "status", "data": {"state": "stopped", "reason": "SIGTERM"}}
+    (dst / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in [*kept, stop]))
     return dst
 
 

@@ -289,7 +289,7 @@ class QLoRARun:
                                            source=str(frozen), recipe_path=original)
         elif self._recipe_text is not None:
             self.recipe = recipe_from_text(self._recipe_text, self.recipe_path.parent, source=str(self.recipe_path),
-                                           recipe_path=self.recipe_path)
+                                           recipe_path=self.recipe_path, check_files=True)
         else:
             self.recipe = load_recipe(self.recipe_path)
         r = self.recipe
