@@ -94,19 +94,11 @@ export class ChartModel {
     let added = 0;
     for (const ev of events) {
       run.lastSeq = ev.seq;
-      const values: Array<[Metric, number | null | undefined]> =
-        ev.type === 'eval' ? [['eval_loss', ev.data.eval_loss]] : TRAIN_METRICS.map((m) => [m, ev.data[m]]);
-      for (const [key, raw] of values) {
-        const v = num(raw);
-        if (v === undefined) continue;
-        let s = run.series.get(key);
-        if (!s) {
-          s = new Series();
-          run.series.set(key, s);
-        }
-        s.push(ev.data.step, v);
-        added++;
+      if (ev.type === 'eval') {
+        added += addPoint(run.series, 'eval_loss', ev.data.step, ev.data.eval_loss);
+        continue;
       }
+      for (const key of TRAIN_METRICS) added += addPoint(run.series, key, ev.data.step, ev.data[key]);
     }
     return added;
   }
@@ -193,6 +185,19 @@ export class ChartModel {
     }
     return run;
   }
+}
+
+/** Appends one point when its value is a finite number; returns how many points it added. */
+function addPoint(series: Map<Metric, Series>, key: Metric, step: number, raw: number | null | undefined): number {
+  const v = num(raw);
+  if (v === undefined) return 0;
+  let s = series.get(key);
+  if (!s) {
+    s = new Series();
+    series.set(key, s);
+  }
+  s.push(step, v);
+  return 1;
 }
 
 function num(v: unknown): number | undefined {
