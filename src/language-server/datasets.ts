@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { walkFolders } from './walk';
 
 /** File extensions a recipe's data.train can name. */
 export const DATA_EXTENSIONS = ['.jsonl', '.json', '.csv', '.parquet'] as const;
@@ -19,21 +20,13 @@ const NOT_DATA = /(^|_)config\.json$|^tokenizer|^special_tokens|^package(-lock)?
 /** Files under `roots` (depth-limited) whose name ends with one of `exts`, relative to `from`. */
 export function filesWith(roots: readonly string[], from: string, exts: readonly string[], depth = 4, limit = 200): string[] {
   const out: string[] = [];
-  const walk = (dir: string, level: number): void => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
+  walkFolders(roots, depth, (dir, entries) => {
     for (const e of entries) {
-      if (out.length >= limit) return;
-      const p = path.join(dir, e.name);
-      if (e.isFile() && exts.some((x) => e.name.endsWith(x)) && !NOT_DATA.test(e.name)) out.push(path.relative(from, p));
-      else if (e.isDirectory() && level < depth && !e.name.startsWith('.') && e.name !== 'node_modules' && e.name !== 'runs') walk(p, level + 1);
+      if (out.length >= limit) return false;
+      if (e.isFile() && exts.some((x) => e.name.endsWith(x)) && !NOT_DATA.test(e.name)) out.push(path.relative(from, path.join(dir, e.name)));
     }
-  };
-  for (const r of roots) walk(r, 0);
+    return true;
+  });
   return [...new Set(out)].sort();
 }
 

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { walkFolders } from './walk';
 
 /** The hub cache folder, as huggingface_hub resolves it. */
 export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -100,20 +101,12 @@ export function linearModules(config: Record<string, unknown> | undefined): { na
 /** Workspace folders (up to `depth` levels) that hold a config.json, relative to `from`. */
 export function workspaceModelDirs(roots: readonly string[], from: string, depth = 3): string[] {
   const out: string[] = [];
-  const walk = (dir: string, level: number): void => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
+  walkFolders(roots, depth, (dir, entries) => {
     if (entries.some((e) => e.isFile() && e.name === 'config.json')) {
       const rel = path.relative(from, dir);
       out.push(rel.startsWith('..') ? rel : `./${rel}`);
     }
-    if (level >= depth) return;
-    for (const e of entries) if (e.isDirectory() && !e.name.startsWith('.') && e.name !== 'node_modules' && e.name !== 'runs') walk(path.join(dir, e.name), level + 1);
-  };
-  for (const r of roots) walk(r, 0);
+    return true;
+  });
   return out;
 }

@@ -6,22 +6,11 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { after, before, test } from 'node:test';
-import { LspClient } from './lspHarness';
-import { makeWorkspace, type TestWorkspace } from './lspWorkspace';
+import { test } from 'node:test';
+import { serverForTests } from './lspWorkspace';
 
 const FIXTURES = resolve(__dirname, '../fixtures/recipes');
-let lsp: LspClient;
-let ws: TestWorkspace;
-
-before(async () => {
-  ws = makeWorkspace();
-  lsp = await LspClient.start(ws.dir);
-});
-after(async () => {
-  await lsp.stop();
-  ws.dispose();
-});
+const server = serverForTests();
 
 const level = (name: string, n: number): string => `${name}: &${name} [${Array.from({ length: 9 }, () => (n ? `*l${n - 1}` : '"lol"')).join(', ')}]`;
 const HOSTILE: Record<string, string> = {
@@ -39,17 +28,17 @@ const HOSTILE: Record<string, string> = {
 
 for (const [name, text] of Object.entries(HOSTILE)) {
   test(`hostile input (${name}) gets diagnostics within seconds and the server keeps answering`, async () => {
-    const uri = ws.uri(`${name.replace(/\W/g, '-')}.qlora.yaml`);
+    const uri = server.ws.uri(`${name.replace(/\W/g, '-')}.qlora.yaml`);
     const t0 = Date.now();
-    const diags = await lsp.open(uri, text);
+    const diags = await server.lsp.open(uri, text);
     // generous: the unit tier runs test files in parallel on a shared machine; alone each takes < 0.6 s
     assert.ok(Date.now() - t0 < 5_000, `took ${Date.now() - t0} ms`);
     assert.ok(diags.length >= 1, 'at least one diagnostic');
     assert.ok(diags.every((d) => d.message.length > 10 && d.range.start.line >= 0));
-    await lsp.completion(uri, 1, 3);
-    await lsp.hover(uri, 0, 1);
-    await lsp.codeLens(uri);
-    assert.equal(lsp.exited, undefined);
+    await server.lsp.completion(uri, 1, 3);
+    await server.lsp.hover(uri, 0, 1);
+    await server.lsp.codeLens(uri);
+    assert.equal(server.lsp.exited, undefined);
   });
 }
 
@@ -88,22 +77,22 @@ function mutate(text: string, r: () => number): string {
 test('1,000 mutated recipes: every one gets an answer, the server never dies (< 60 s)', { timeout: 60_000 }, async () => {
   const seeds = ['valid', 'invalid'].flatMap((d) => readdirSync(resolve(FIXTURES, d)).filter((f) => f.endsWith('.qlora.yaml')).map((f) => readFileSync(resolve(FIXTURES, d, f), 'utf8')));
   const r = rng(20260101);
-  const uri = ws.uri('mutant.qlora.yaml');
+  const uri = server.ws.uri('mutant.qlora.yaml');
   const t0 = Date.now();
   for (let n = 0; n < 1_000; n++) {
     const text = mutate(seeds[n % seeds.length] ?? '', r);
-    const diags = await lsp.open(uri, text);
+    const diags = await server.lsp.open(uri, text);
     assert.ok(Array.isArray(diags));
     const lines = text.split('\n');
     const line = Math.floor(r() * lines.length);
     const ch = Math.floor(r() * ((lines[line] ?? '').length + 1));
-    if (n % 2 === 0) await lsp.completion(uri, line, ch);
-    else await lsp.hover(uri, line, ch);
-    if (n % 50 === 0) await lsp.codeActions(uri, diags);
+    if (n % 2 === 0) await server.lsp.completion(uri, line, ch);
+    else await server.lsp.hover(uri, line, ch);
+    if (n % 50 === 0) await server.lsp.codeActions(uri, diags);
   }
-  assert.equal(lsp.exited, undefined, lsp.stderr);
-  assert.doesNotMatch(lsp.stderr, /failed:|uncaught/, 'no handler threw');
+  assert.equal(server.lsp.exited, undefined, server.lsp.stderr);
+  assert.doesNotMatch(server.lsp.stderr, /failed:|uncaught/, 'no handler threw');
   assert.ok(Date.now() - t0 < 60_000);
-  const ok = await lsp.open(uri, 'base_model: x/y\ndata:\n  train: hub/dataset\n');
+  const ok = await server.lsp.open(uri, 'base_model: x/y\ndata:\n  train: hub/dataset\n');
   assert.deepEqual(ok, [], 'a valid recipe is clean again');
 });

@@ -6,6 +6,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { after, before } from 'node:test';
+import { LspClient } from './lspHarness';
 
 /** An 8B Llama-3 shape: enough to give a memory estimate of several GiB. */
 export const LLAMA_8B = {
@@ -35,4 +37,18 @@ export function makeWorkspace(): TestWorkspace {
     uri: (rel) => pathToFileURL(join(dir, rel)).href,
     dispose: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** The real server on a fresh workspace for one test file: started before its tests, stopped after. */
+export function serverForTests(): { readonly lsp: LspClient; readonly ws: TestWorkspace } {
+  const state = {} as { lsp: LspClient; ws: TestWorkspace };
+  before(async () => {
+    state.ws = makeWorkspace();
+    state.lsp = await LspClient.start(state.ws.dir);
+  });
+  after(async () => {
+    await state.lsp.stop();
+    state.ws.dispose();
+  });
+  return state;
 }
