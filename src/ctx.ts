@@ -8,6 +8,9 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { BackendConnection, ConnectionState } from './backend/connection';
 import type { LocalBackendLauncher } from './backend/localLauncher';
+import type { SshBackendLauncher } from './backend/sshLauncher';
+import type { RemoteSync } from './backend/sshSync';
+import { type BackendTarget, sshLauncherFor, targetKey, targetLabel, TARGET_STATE_KEY } from './backend/remoteTarget';
 import type { RunEvent, RunInfo } from './protocol';
 import { choosePython } from './util/paths';
 import { SerialStarter } from './util/serialRestart';
@@ -42,7 +45,11 @@ export class Ctx implements vscode.Disposable {
   readonly onPhase = this.phaseEmitter.event;
   private conn: BackendConnection | undefined;
   private connSubs: Array<{ dispose(): void }> = [];
-  private launcher: LocalBackendLauncher | undefined;
+  private launcher: LocalBackendLauncher | SshBackendLauncher | undefined;
+  private remoteSync: RemoteSync | undefined;
+  private readonly progressEmitter = new vscode.EventEmitter<string>();
+  /** Progress of an SSH backend's bootstrap, start and file sync (for a notification). */
+  readonly onBackendProgress = this.progressEmitter.event;
   private launcherKey = '';
   private restartRequested = false;
   private readonly attached = new Set<string>();
@@ -55,7 +62,7 @@ export class Ctx implements vscode.Disposable {
 
   constructor(readonly ext: vscode.ExtensionContext) {
     this.log = vscode.window.createOutputChannel('QLoRA Studio', { log: true });
-    this.subs.push(this.log, this.runEvents, this.runsChangedEmitter, this.phaseEmitter);
+    this.subs.push(this.log, this.runEvents, this.runsChangedEmitter, this.phaseEmitter, this.progressEmitter);
   }
 
   /** Takes ownership of disposables; they go when the extension deactivates. */
@@ -124,6 +131,40 @@ export class Ctx implements vscode.Disposable {
     return this.starter.current() ?? this.starter.request();
   }
 
+  /** Where the backend runs: local, or the SSH host picked with Connect Backend (kept per workspace). */
+  get target(): BackendTarget {
+    return this.ext.workspaceState.get<BackendTarget>(TARGET_STATE_KEY) ?? { kind: 'local' };
+  }
+
+  /** The SSH host's label while connected to one (undefined for the local backend). */
+  remoteLabel(): string | undefined {
+    return targetLabel(this.target);
+  }
+
+  /** What the SSH host's bootstrap found missing, each with the command that fixes it. */
+  remoteProblems(): Array<{ what: string; fix: string }> {
+    return this.launcher && 'host' in this.launcher ? (this.launcher.host?.report.problems ?? []) : [];
+  }
+
+  /** Switch to another backend (local or an SSH host) and connect to it; runs on the old one go on. */
+  async connectTo(target: BackendTarget): Promise<BackendConnection> {
+    if (!this.trusted) throw new UntrustedError('Connecting the QLoRA backend');
+    await this.ext.workspaceState.update(TARGET_STATE_KEY, target);
+    return this.starter.request();
+  }
+
+  /**
+   * The path the backend knows a local recipe by: the same path for a local backend; for an SSH
+   * backend the recipe and its inputs are synced to the host first (only what changed).
+   */
+  async backendRecipePath(recipe: string, onProgress?: (p: { file: string; sentBytes: number; totalBytes: number }) => void): Promise<string> {
+    await this.backend();
+    if (!this.remoteSync) return recipe;
+    const res = await this.remoteSync.syncRecipe(recipe, onProgress);
+    this.log.info(`[ssh] synced ${res.files} file(s) for ${recipe}: ${res.uploaded} sent (${res.bytesSent} bytes) in ${res.seconds.toFixed(1)} s`);
+    return res.remoteRecipe;
+  }
+
   /** Stops the current backend (if this window started it) and starts a fresh one. */
   async restartBackend(): Promise<BackendConnection> {
     if (!this.trusted) throw new UntrustedError('Restarting the QLoRA backend');
@@ -137,9 +178,10 @@ export class Ctx implements vscode.Disposable {
     this.teardownConnection();
     this.setPhase('connecting');
     try {
-      const { python, source } = await this.python();
+      const target = this.target;
+      const { python, source } = target.kind === 'local' ? await this.python() : { python: '', source: 'ssh' };
       const runsDir = this.runsDir();
-      const key = `${python}\0${runsDir}`;
+      const key = targetKey(target, `${python}\0${runsDir}`);
       // Loaded on first need: the client pulls in ws and the zod protocol, too slow for activation.
       const [{ LocalBackendLauncher }, { connectWebSocket }, { PROTOCOL_VERSION }] = await Promise.all([
         import('./backend/localLauncher'),
@@ -149,13 +191,20 @@ export class Ctx implements vscode.Disposable {
       if (!this.launcher || this.launcherKey !== key) {
         await this.launcher?.stop();
         const cwd = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-        this.launcher = new LocalBackendLauncher({ python, runsDir, cwd, logger: this.log });
+        this.remoteSync = undefined;
+        this.launcher = target.kind === 'ssh'
+          ? await sshLauncherFor(target, this.ext.extensionUri.fsPath, this.log, (m) => this.progressEmitter.fire(m))
+          : new LocalBackendLauncher({ python, runsDir, cwd, logger: this.log });
         this.launcherKey = key;
       }
-      this.log.info(`backend: ${python} (from ${source}), runs in ${runsDir}`);
+      if (target.kind === 'local') this.log.info(`backend: ${python} (from ${source}), runs in ${runsDir}`);
       const launcher = this.launcher;
       const { url, token, pid } = restart ? await launcher.restart() : await launcher.start();
       this.log.info(`backend pid ${pid} listening at ${url}`);
+      if (target.kind === 'ssh' && 'host' in launcher && launcher.host && !this.remoteSync) {
+        const { RemoteSync } = await import('./backend/sshSync');
+        this.remoteSync = new RemoteSync(launcher.target, launcher.host);
+      }
       const conn = await connectWebSocket({
         url,
         token,

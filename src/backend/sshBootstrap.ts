@@ -80,13 +80,13 @@ export async function bootstrapRemote(o: BootstrapOptions): Promise<RemoteHost> 
   const helperName = `helper-${HELPER_VERSION}.py`;
   const candidates = o.python ? [o.python] : PY_CANDIDATES;
   progress(`checking ${o.target.host}`);
+  // One round trip: when the install is current, print its report; else find a Python.
   const probe = [
     `D=${dirExpr(o.remoteDir ?? '~/.qlora-studio')}`,
     'mkdir -p "$D" && chmod 700 "$D" && cd "$D" || exit 1',
     'echo "DIR=$(pwd -P)"',
+    `if [ "$(cat stamp 2>/dev/null)" = ${shq(stamp)} ] && [ -x venv/bin/python ] && [ -f ${helperName} ] && [ -f check.json ]; then echo "REPORT=$(cat check.json)"; exit 0; fi`,
     `for p in ${candidates.map(shq).join(' ')}; do if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null; then echo "PY=$(command -v "$p")"; break; fi; done`,
-    'echo "STAMP=$(cat stamp 2>/dev/null)"',
-    `[ -x venv/bin/python ] && [ -f ${helperName} ] && echo READY=1`,
     'true',
   ].join('\n');
   const r = await sshExec(o.target, `sh -c ${shq(probe)}`);
@@ -95,9 +95,8 @@ export async function bootstrapRemote(o: BootstrapOptions): Promise<RemoteHost> 
   if (r.code !== 0 || !dir) throw new SshError(`cannot create the folder ${o.remoteDir ?? '~/.qlora-studio'} on ${o.target.host}: ${r.stderr.trim() || `exit ${r.code}`}`, 'remote');
   const helper = `${dir}/${helperName}`;
   const venvPython = `${dir}/venv/bin/python`;
-  if (kv['STAMP'] === stamp && kv['READY'] === '1') {
-    const ans = await runHelper(o.target, { helper, python: venvPython }, ['check', dir]);
-    return { dir, helper, python: venvPython, installed: false, report: envReportSchema.parse(ans) };
+  if (kv['REPORT']) {
+    return { dir, helper, python: venvPython, installed: false, report: envReportSchema.parse(JSON.parse(kv['REPORT'])) };
   }
   const python = kv['PY'];
   if (!python) {

@@ -8,7 +8,8 @@ import type { Ctx } from '../ctx';
 import { COMMANDS, type CommandId } from './ids';
 import { mergeAdapter } from './mergeCommand';
 import { openPlayground } from './playgroundCommand';
-import { connectBackend, newRecipe, showLogs } from './recipeCommands';
+import { connectBackend } from './connectCommand';
+import { newRecipe, showLogs } from './recipeCommands';
 import { attachRun, openRunFolder, openRunRecipe, recipeDiagnostics, refreshRuns, resumeRun, showRunLoss, startRun, stopRun } from './runCommands';
 import type { Views } from './types';
 

@@ -1,11 +1,10 @@
 /**
- * New Recipe, Connect Backend and Show Logs.
+ * New Recipe and Show Logs.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
-import type { Views } from './types';
 
 const TEMPLATE = `# QLoRA Studio recipe: hover a key for its documentation.
 base_model: meta-llama/Llama-3.2-1B-Instruct   # a Hugging Face id or a local folder
@@ -48,16 +47,6 @@ export function newRecipe(ctx: Ctx) {
     await vscode.window.showTextDocument(vscode.Uri.file(target));
     ctx.log.info(`created ${target}`);
     return target;
-  };
-}
-
-/** Connect Backend: (re)starts the local backend and reloads the runs. */
-export function connectBackend(ctx: Ctx, views: Views) {
-  return async () => {
-    await ctx.restartBackend();
-    views.runs.retry();
-    void vscode.window.showInformationMessage(`QLoRA backend connected (${ctx.device ?? 'CPU'}).`);
-    return ctx.phase;
   };
 }
 

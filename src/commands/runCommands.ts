@@ -7,6 +7,7 @@ import type { Ctx } from '../ctx';
 import type { RecipeIssue, RunInfo } from '../protocol';
 import { isTerminal } from '../views/runsModel';
 import { pickRecipe, pickRun, runIdOf } from './pickers';
+import { backendRecipePath } from './syncProgress';
 import type { Views } from './types';
 
 /** Problems of the last validation per recipe, shown in the Problems panel. */
@@ -37,7 +38,8 @@ export function startRun(ctx: Ctx, views: Views, diags: vscode.DiagnosticCollect
     const open = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === uri.fsPath);
     if (open?.isDirty) await open.save();
     const conn = await ctx.backend();
-    const { issues } = await conn.request('recipe.validate', { path: recipe });
+    const onBackend = await backendRecipePath(ctx, recipe);
+    const { issues } = await conn.request('recipe.validate', { path: onBackend });
     diags.set(uri, issues.map(toDiagnostic));
     if (issues.length) {
       const first = issues[0]!;
@@ -50,7 +52,7 @@ export function startRun(ctx: Ctx, views: Views, diags: vscode.DiagnosticCollect
         .then((pick) => pick && vscode.window.showTextDocument(uri, { selection: new vscode.Range(first.line - 1, 0, first.line - 1, 0) }));
       return undefined;
     }
-    const info = await conn.request('run.start', { recipe_path: recipe });
+    const info = await conn.request('run.start', { recipe_path: onBackend });
     ctx.runs.upsert(info);
     await ctx.attach(info.run_id);
     await views.loss.reveal(info.run_id);

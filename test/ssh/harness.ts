@@ -4,7 +4,7 @@
  * fresh "remote home" folder per test file. The remote is this machine, reached only through ssh.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../../src/backend/logger';
@@ -61,12 +61,21 @@ export function memoryLogger(): Logger & { lines: string[] } {
   return { lines, info: add('info'), warn: add('warn'), error: add('error'), debug: add('debug') };
 }
 
-/** A copy of the tiny example with its model and data built (about 7 s). */
-export function tinyWorkspace(): string {
+/**
+ * A copy of the tiny example with its model and data built (about 7 s), and `ssh.qlora.yaml`: the
+ * same recipe cut to `steps` optimizer steps, so the tier stays short on a busy 2-core machine.
+ */
+export function tinyWorkspace(steps = 16): string {
   const dir = mkdtempSync(join(tmpdir(), 'qls-ssh-ws-'));
   cpSync(join(repo, 'examples/tiny'), join(dir, 'tiny'), { recursive: true, filter: (s) => !s.includes('/runs') && !s.includes('/model') && !s.includes('/data') });
   execFileSync(python, ['make_tiny.py'], { cwd: join(dir, 'tiny'), stdio: 'pipe', timeout: 300_000, env: { ...process.env, OMP_NUM_THREADS: '1' } });
   if (!existsSync(join(dir, 'tiny/model/config.json'))) throw new Error('make_tiny.py did not build the model');
+  const recipe = readFileSync(join(dir, 'tiny/tiny.qlora.yaml'), 'utf8')
+    .replace(/max_steps: \d+/, `max_steps: ${steps}`)
+    .replace(/eval_every: \d+/, `eval_every: ${steps}`)
+    .replace(/save_every: \d+/, `save_every: ${steps}`)
+    .replace(/run_name: \w+/, 'run_name: ssh');
+  writeFileSync(join(dir, 'tiny/ssh.qlora.yaml'), recipe);
   return join(dir, 'tiny');
 }
 

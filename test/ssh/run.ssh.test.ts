@@ -1,0 +1,111 @@
+/**
+ * The tiny run on the loopback SSH host: inputs synced over ssh, started through the tunnel, the
+ * tunnel's ssh process killed 5 times mid-run; the run finishes and the client's events equal the
+ * remote events.jsonl (nothing lost, nothing twice). Then the extension side restarts and
+ * re-attaches, and the token appears in no process list and no log.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { BackendConnection } from '../../src/backend/connection';
+import { RemoteSync } from '../../src/backend/sshSync';
+import { connectWebSocket } from '../../src/backend/wsConnection';
+import { TERMINAL_STATES, type RunEvent } from '../../src/protocol';
+import { killRemote, launcher, memoryLogger, processTable, remoteEvents, startSshd, tinyWorkspace, until, type SshFixture } from './harness';
+
+const terminal = (evs: RunEvent[]): boolean => evs.some((e) => e.type === 'status' && (TERMINAL_STATES as readonly string[]).includes(String(e.data['state'])));
+
+describe('SSH backend: the tiny run survives a cut tunnel', () => {
+  let fx: SshFixture;
+  let home: string;
+  let ws: string;
+  before(() => {
+    fx = startSshd();
+    home = mkdtempSync(join(tmpdir(), 'qls-remote-home-'));
+    ws = tinyWorkspace();
+  });
+  after(() => {
+    killRemote(home);
+    fx?.stop();
+    rmSync(home, { recursive: true, force: true });
+    rmSync(join(ws, '..'), { recursive: true, force: true });
+  });
+
+  it('syncs, runs through the tunnel, survives 5 killed ssh processes, and re-attaches after an extension restart', async () => {
+    const remoteDir = join(home, '.qlora-studio');
+    const log = memoryLogger();
+    const l1 = launcher(fx, remoteDir, log);
+    const ep = await l1.start();
+    const conn: BackendConnection = await connectWebSocket({
+      url: ep.url,
+      token: ep.token,
+      logger: log,
+      reconnect: { initialDelayMs: 100, maxDelayMs: 1000 },
+      heartbeatMs: 2000,
+      resolveEndpoint: async () => {
+        const e = await l1.start();
+        return { url: e.url, token: e.token };
+      },
+    });
+
+    const sync = new RemoteSync(fx.target, l1.host!);
+    const first = await sync.syncRecipe(join(ws, 'ssh.qlora.yaml'));
+    assert.ok(first.uploaded >= 4, `recipe, data and model files are sent (${first.uploaded})`);
+    const again = await sync.syncRecipe(join(ws, 'ssh.qlora.yaml'));
+    assert.equal(again.bytesSent, 0, 'an unchanged workspace moves no data');
+
+    const { issues } = await conn.request('recipe.validate', { path: first.remoteRecipe });
+    assert.deepEqual(issues, []);
+    const info = await conn.request('run.start', { recipe_path: first.remoteRecipe });
+    const got: RunEvent[] = [];
+    conn.onRunEvent((e) => got.push(e));
+    await conn.attach(info.run_id, 0);
+
+    const states: string[] = [];
+    conn.onStateChange((s) => states.push(s));
+    for (let cut = 1; cut <= 5; cut++) {
+      const before = got.length;
+      await until(() => got.length > before || terminal(got), 120_000, `events before cut ${cut}`);
+      assert.ok(!terminal(got), `the run must still be going at cut ${cut} (it finished too early to test)`);
+      const pid = l1.forwardPid;
+      assert.ok(pid, 'a tunnel is open');
+      process.kill(pid, 'SIGKILL');
+      await until(() => conn.state !== 'connected', 10_000, `the connection to notice cut ${cut}`);
+      await until(() => conn.state === 'connected', 30_000, `reconnect after cut ${cut}`);
+      assert.notEqual(l1.forwardPid, pid, 'a new ssh process carries the tunnel');
+      console.log(`cut ${cut}: ssh pid ${pid} killed at ${got.length} events; reconnected`);
+    }
+    await until(() => terminal(got), 240_000, 'the run to finish');
+    assert.ok(states.filter((s) => s === 'disconnected').length >= 5, `every cut was seen: ${states.join(',')}`);
+    const runsDir = join(remoteDir, 'runs');
+    const truth = remoteEvents(runsDir, info.run_id);
+    assert.equal(truth.at(-1)?.data['state'], 'completed', JSON.stringify(truth.at(-1)));
+    assert.deepEqual(got.map((e) => e.seq), truth.map((e) => e.seq), '0 lost, 0 duplicated');
+    assert.deepEqual(got, truth);
+    conn.dispose();
+    await l1.stop();
+
+    // The editor restarts: a new launcher finds the running server and replays the whole run.
+    const l2 = launcher(fx, remoteDir, log);
+    const ep2 = await l2.start();
+    assert.equal(l2.lastServe?.reused, true);
+    const conn2 = await connectWebSocket({ url: ep2.url, token: ep2.token, reconnect: false });
+    const { runs } = await conn2.request('run.list', {});
+    assert.ok(runs.some((r) => r.run_id === info.run_id && r.state === 'completed'));
+    const replay: RunEvent[] = [];
+    conn2.onRunEvent((e) => replay.push(e));
+    await conn2.attach(info.run_id, 0);
+    await until(() => replay.length === truth.length, 30_000, 'the replay');
+    assert.deepEqual(replay, truth);
+
+    // The token: not in any process's command line, not in our log, not in the server's log.
+    const ps = processTable();
+    assert.ok(!ps.includes(ep2.token), 'the token is not in ps output');
+    assert.ok(!log.lines.some((l) => l.includes(ep2.token)), 'the token is not in the client log');
+    assert.ok(!readFileSync(join(runsDir, '.server/server.log'), 'utf8').includes(ep2.token), 'the token is not in the server log');
+    conn2.dispose();
+    await l2.stop();
+  });
+});
