@@ -3,6 +3,7 @@
 #   1 TypeScript unit tests (no vscode)         4 extension inside real VS Code (code-server + Chromium)
 #   2 Python tests (real bitsandbytes NF4, CPU)  5 UI end-to-end (Playwright)
 #   3 TypeScript client against the real Python server
+#   3b SSH backend through a private loopback sshd
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
@@ -20,6 +21,7 @@ tier "typecheck"; npm run -s typecheck
 tier "TypeScript unit tests"; npm run -s test:unit
 tier "Python tests"; npm run -s test:py
 tier "backend client tests (TypeScript client against the real Python server)"; npm run -s test:backend
+tier "SSH backend (private sshd on loopback, real OpenSSH)"; npm run -s test:ssh
 tier "extension inside real VS Code"; npm run -s test:integration
 tier "UI end-to-end"; npm run -s test:e2e
 tier "all tiers passed in $(( $(date +%s) - started )) s"

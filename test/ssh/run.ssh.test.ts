@@ -24,7 +24,7 @@ describe('SSH backend: the tiny run survives a cut tunnel', () => {
   before(() => {
     fx = startSshd();
     home = mkdtempSync(join(tmpdir(), 'qls-remote-home-'));
-    ws = tinyWorkspace();
+    ws = tinyWorkspace(8);
   });
   after(() => {
     killRemote(home);
@@ -77,9 +77,11 @@ describe('SSH backend: the tiny run survives a cut tunnel', () => {
       assert.notEqual(l1.forwardPid, pid, 'a new ssh process carries the tunnel');
       console.log(`cut ${cut}: ssh pid ${pid} killed at ${got.length} events; reconnected`);
     }
-    await until(() => terminal(got), 240_000, 'the run to finish');
-    assert.ok(states.filter((s) => s === 'disconnected').length >= 5, `every cut was seen: ${states.join(',')}`);
     const runsDir = join(remoteDir, 'runs');
+    await until(() => terminal(got), 300_000, 'the run to finish').catch((e: Error) => {
+      throw new Error(`${e.message}: the client holds ${got.length} events (last seq ${got.at(-1)?.seq}), the remote log ${remoteEvents(runsDir, info.run_id).length}; state ${conn.state}`);
+    });
+    assert.ok(states.filter((s) => s === 'disconnected').length >= 5, `every cut was seen: ${states.join(',')}`);
     const truth = remoteEvents(runsDir, info.run_id);
     assert.equal(truth.at(-1)?.data['state'], 'completed', JSON.stringify(truth.at(-1)));
     assert.deepEqual(got.map((e) => e.seq), truth.map((e) => e.seq), '0 lost, 0 duplicated');
