@@ -6,7 +6,7 @@
  *
  *   npx tsx bench/ssh.ts [--mb 500]
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, closeSync, writeSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${process.platform}`,
       load_avg_1m: { start: round(load0), end: round(loadavg()[0]!) },
-      versions: { node: process.versions.node, openssh: execFileSync('ssh', ['-V'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim() || sshVersion() },
+      versions: { node: process.versions.node, openssh: sshVersion() },
     };
     const out = resolve(__dirname, 'results');
     mkdirSync(out, { recursive: true });
@@ -85,13 +85,9 @@ async function main(): Promise<void> {
   }
 }
 
+/** `ssh -V` prints its version on stderr. */
 function sshVersion(): string {
-  try {
-    execFileSync('ssh', ['-V'], { stdio: 'pipe' });
-  } catch (e) {
-    return String((e as { stderr?: Buffer }).stderr ?? '').trim();
-  }
-  return '';
+  return spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim();
 }
 
 const round = (x: number) => Math.round(x * 100) / 100;
