@@ -6,7 +6,8 @@
  * no process list and no log; clear errors for a changed host key and a refused key.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -66,6 +67,38 @@ describe('SSH backend through a private sshd', () => {
     await l2.stop();
     assert.ok(!log.lines.some((l) => l.includes(ep.token)), 'the token never reaches the log');
     console.log(`bootstrap ${firstS.toFixed(1)} s, reconnect ${againS.toFixed(1)} s`);
+  });
+
+  it('sync sends only what changed and resumes an interrupted upload from the bytes already there', async () => {
+    const l = launcher(fx, join(home, '.qlora-studio'));
+    await l.start();
+    const local = mkdtempSync(join(tmpdir(), 'qls-sync-'));
+    try {
+      const big = join(local, 'big.bin');
+      const small = join(local, 'sub', 'small.txt');
+      const data = randomBytes(8 << 20);
+      writeFileSync(big, data);
+      mkdirSync(join(local, 'sub'));
+      writeFileSync(small, 'one');
+      const sync = new RemoteSync(fx.target, l.host!);
+      const root = sync.remoteRootOf(local);
+      // What an upload cut after 3 MB leaves behind: the partial file named by the content hash.
+      const sha = createHash('sha256').update(data).digest('hex');
+      mkdirSync(root, { recursive: true });
+      writeFileSync(join(root, `.big.bin.qls-part-${sha.slice(0, 16)}`), data.subarray(0, 3 << 20));
+      const progress: number[] = [];
+      const first = await sync.syncFiles(local, [big, small], (p) => progress.push(p.sentBytes));
+      assert.equal(first.bytesSent, (8 << 20) - (3 << 20) + 3, 'the big file resumes at 3 MB; the small one is sent whole');
+      assert.ok(progress.length > 1 && progress.at(-1) === first.bytesSent, 'progress is reported as bytes go');
+      assert.ok(readFileSync(join(root, 'big.bin')).equals(data), 'the resumed file is byte-identical');
+      writeFileSync(small, 'two!');
+      const second = await sync.syncFiles(local, [big, small]);
+      assert.deepEqual([second.uploaded, second.bytesSent], [1, 4], 'only the changed file moves');
+      assert.equal(readFileSync(join(root, 'sub/small.txt'), 'utf8'), 'two!');
+    } finally {
+      rmSync(local, { recursive: true, force: true });
+      await l.stop();
+    }
   });
 
   it('syncs, runs through the tunnel, survives 5 killed ssh processes, and re-attaches after an extension restart', async () => {
