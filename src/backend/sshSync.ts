@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
 import { runHelper, type RemoteHost } from './sshBootstrap';
 import { SshError, shq, spawnSsh, type SshTarget } from './sshRunner';
 
@@ -35,6 +36,9 @@ export interface SyncResult {
   bytesSent: number;
   seconds: number;
 }
+
+/** The helper's manifest answer: per file, the byte offset to send from, or -1 when the remote already has it. */
+const manifestSchema = z.object({ offsets: z.record(z.string(), z.number().int().min(-1)) });
 
 /** The local files a recipe needs on the remote: itself, local data files and model folders. */
 export function recipeInputs(recipePath: string): string[] {
@@ -102,7 +106,7 @@ export class RemoteSync {
     const entries: SyncEntry[] = [];
     for (const f of files) entries.push({ local: f, rel: relative(root, f).split(sep).join('/'), ...(await this.hashOf(f)) });
     const ans = await runHelper(this.target, this.host, ['manifest', remoteRoot], JSON.stringify(entries.map(({ rel, size, sha256 }) => ({ path: rel, size, sha256: sha256 }))));
-    const offsets = ans['offsets'] as Record<string, number>;
+    const offsets = manifestSchema.parse(ans).offsets;
     const todo = entries.filter((e) => offsets[e.rel] !== -1);
     const totalBytes = todo.reduce((n, e) => n + e.size - (offsets[e.rel] ?? 0), 0);
     let sent = 0;
