@@ -165,6 +165,13 @@ export class Ctx implements vscode.Disposable {
     return res.remoteRecipe;
   }
 
+  /** Copies a folder of the SSH host (an adapter) into a local folder; only for an SSH backend. */
+  async downloadFromBackend(remotePath: string, localParent: string, onBytes?: (n: number) => void): Promise<{ dir: string; bytes: number }> {
+    await this.backend();
+    if (!this.remoteSync) throw new Error('the backend runs on this machine: its files are already here');
+    return this.remoteSync.download(remotePath, localParent, onBytes);
+  }
+
   /** Stops the current backend (if this window started it) and starts a fresh one. */
   async restartBackend(): Promise<BackendConnection> {
     if (!this.trusted) throw new UntrustedError('Restarting the QLoRA backend');

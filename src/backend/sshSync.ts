@@ -7,7 +7,9 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { runHelper, type RemoteHost } from './sshBootstrap';
@@ -114,6 +116,31 @@ export class RemoteSync {
       sent += await this.put(remoteRoot, e, offsets[e.rel] ?? 0, (n) => onProgress?.({ file: e.rel, sentBytes: sent + n, totalBytes }));
     }
     return { remoteRoot, files: entries.length, uploaded: todo.length, bytesSent: sent, seconds: (Date.now() - t0) / 1000 };
+  }
+
+  /**
+   * Copy a folder (an adapter, a merged model) from the host into `localParent`, streamed through
+   * ssh with tar on both ends; resolves with the local folder and the bytes received.
+   */
+  download(remotePath: string, localParent: string, onBytes?: (n: number) => void): Promise<{ dir: string; bytes: number }> {
+    mkdirSync(localParent, { recursive: true });
+    const remote = spawnSsh(this.target, `tar -C ${shq(dirname(remotePath))} -cf - ${shq(basename(remotePath))}`);
+    const local = spawn('tar', ['-xf', '-', '-C', localParent], { stdio: ['pipe', 'ignore', 'pipe'] });
+    remote.stdin!.end();
+    let bytes = 0;
+    let err = '';
+    remote.stdout!.on('data', (c: Buffer) => {
+      bytes += c.length;
+      onBytes?.(bytes);
+    });
+    remote.stdout!.pipe(local.stdin!);
+    remote.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    local.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    const exit = (p: typeof remote) => new Promise<number>((r) => p.once('close', (code) => r(code ?? 1)));
+    return Promise.all([exit(remote), exit(local)]).then(([rc, lc]) => {
+      if (rc !== 0 || lc !== 0) throw new SshError(`downloading ${remotePath} from ${this.target.host} failed: ${err.trim() || `exit ${rc}/${lc}`}`, 'remote');
+      return { dir: join(localParent, basename(remotePath)), bytes };
+    });
   }
 
   private async hashOf(file: string): Promise<{ size: number; sha256: string }> {

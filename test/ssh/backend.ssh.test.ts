@@ -175,6 +175,17 @@ describe('SSH backend through a private sshd', () => {
     assert.ok(!ps.includes(ep2.token), 'the token is not in ps output');
     assert.ok(!log.lines.some((l) => l.includes(ep2.token)), 'the token is not in the client log');
     assert.ok(!readFileSync(join(runsDir, '.server/server.log'), 'utf8').includes(ep2.token), 'the token is not in the server log');
+
+    // The adapter comes back to this side over ssh.
+    const adapter = String(truth.find((e) => e.type === 'status' && typeof e.data['adapter_path'] === 'string')?.data['adapter_path'] ?? join(runsDir, info.run_id, 'adapter'));
+    const back = mkdtempSync(join(tmpdir(), 'qls-adapter-back-'));
+    try {
+      const got = await new RemoteSync(fx.target, l2.host!).download(adapter, back);
+      assert.ok(existsSync(join(got.dir, 'adapter_config.json')), `downloaded ${got.dir} holds adapter_config.json`);
+      assert.ok(got.bytes > 0);
+    } finally {
+      rmSync(back, { recursive: true, force: true });
+    }
     conn2.dispose();
     await l2.stop();
   });

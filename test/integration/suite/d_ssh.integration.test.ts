@@ -1,6 +1,7 @@
 /**
  * The SSH backend in real VS Code: Connect Backend -> the loopback SSH host (a private sshd started
- * here, test/ssh/sshd.sh) -> Start QLoRA Run -> the loss view fills with the remote run's points.
+ * here, test/ssh/sshd.sh) -> Start QLoRA Run -> the loss view fills with the remote run's points ->
+ * Download Adapter brings the adapter into the workspace.
  * The remote folder is a fresh temp dir; its venv reuses the repo venv's packages (basePython), so
  * only our own wheel is installed, over ssh.
  */
@@ -74,5 +75,9 @@ describe('SSH backend: Connect Backend -> loopback host -> Start QLoRA Run', fun
       .filter((e) => e.type === 'metrics' && typeof e.data['loss'] === 'number');
     const { points } = await api.getLossViewPoints(runId);
     assert.deepEqual((points['loss'] ?? []).map(([step]) => step), logged.map((e) => e.data['step']), 'one loss point per remote step');
+    const local = await vscode.commands.executeCommand<unknown>('qloraStudio.downloadAdapter', runId);
+    assert.equal(typeof local, 'string', `Download Adapter returned ${JSON.stringify(local)}; last error: ${api.lastCommandError() ?? 'none'}`);
+    assert.ok((local as string).startsWith(workspaceRoot()), `the adapter lands in the workspace: ${String(local)}`);
+    assert.ok(fs.existsSync(path.join(local as string, 'adapter_config.json')), 'the downloaded adapter holds adapter_config.json');
   });
 });
