@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from './logger';
 import type { BackendSetting } from './sshHosts';
-import { SshBackendLauncher } from './sshLauncher';
+import type { SshBackendLauncher } from './sshLauncher';
 
 /** The backend to use; kept in the workspace state so a reopened window reconnects to it. */
 export type BackendTarget = { kind: 'local' } | ({ kind: 'ssh' } & BackendSetting);
@@ -48,6 +48,8 @@ export function shippedWheel(extensionRoot: string): string {
 
 /** The launcher for an SSH target. */
 export async function sshLauncherFor(t: BackendTarget & { kind: 'ssh' }, extensionRoot: string, logger: Logger, onProgress: (m: string) => void): Promise<SshBackendLauncher> {
+  // Loaded on first need, like the local client: it pulls in zod and the protocol.
+  const { SshBackendLauncher } = await import('./sshLauncher');
   return new SshBackendLauncher({
     target: { host: t.host, configFile: t.sshConfigFile },
     remoteDir: t.remoteDir,

@@ -6,13 +6,14 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import type { BackendTarget } from '../backend/remoteTarget';
-import { listSshHosts } from '../backend/sshHosts';
 import type { Views } from './types';
 
 type Item = vscode.QuickPickItem & { target: BackendTarget };
 
 /** The pick's items: Local first, then the hosts. */
-function items(ctx: Ctx): Item[] {
+async function items(ctx: Ctx): Promise<Item[]> {
+  // Loaded on first use: the host list's zod schema is not needed at activation.
+  const { listSshHosts } = await import('../backend/sshHosts');
   const { hosts, errors } = listSshHosts(vscode.workspace.getConfiguration('qloraStudio').get<unknown>('backends'));
   for (const e of errors) ctx.log.warn(e);
   const current = ctx.target;
@@ -32,7 +33,7 @@ function items(ctx: Ctx): Item[] {
  */
 export function connectBackend(ctx: Ctx, views: Views) {
   return async (arg?: unknown) => {
-    const all = items(ctx);
+    const all = await items(ctx);
     let pick: Item | undefined;
     if (arg === undefined) {
       pick = await vscode.window.showQuickPick(all, { title: 'Connect QLoRA Backend', placeHolder: 'Where should runs execute?' });
