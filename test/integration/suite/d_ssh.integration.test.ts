@@ -43,7 +43,7 @@ describe('SSH backend: Connect Backend -> loopback host -> Start QLoRA Run', fun
     fs.rmSync(home, { recursive: true, force: true });
   });
 
-  it('connects to the SSH host from the Connect Backend command and the status shows it', async () => {
+  it('connects to the SSH host from the Connect Backend command and bootstraps it', async () => {
     const entry = {
       name: 'loopback',
       host: 'qls-loopback',
@@ -57,7 +57,7 @@ describe('SSH backend: Connect Backend -> loopback host -> Start QLoRA Run', fun
     assert.ok(fs.existsSync(path.join(home, '.qlora-studio/venv/bin/qlora-studio')), 'the remote venv was bootstrapped');
   });
 
-  it('starts the tiny run on the host and the loss view fills with its points', async () => {
+  it('starts the tiny run on the host, the loss view fills with its points, Download Adapter brings the adapter back', async () => {
     const recipe = ensureTinyExample(workspaceRoot());
     const short = path.join(path.dirname(recipe), 'ssh-it.qlora.yaml');
     fs.writeFileSync(short, fs.readFileSync(recipe, 'utf8').replace(/max_steps: \d+/, 'max_steps: 6').replace(/(eval|save)_every: \d+/g, '$1_every: 6'));
