@@ -40,9 +40,18 @@ test('layering: ctx does not import views; views do not import commands; run sta
 });
 
 test('the extension reads none of the backend files and builds no run-folder paths', () => {
-  // Reading files is allowed only for the local workspace (new recipe, the interpreter choice) and
-  // for the local launcher reading its own server's token file.
-  const mayReadFiles = new Set(['ctx.ts', 'commands/recipeCommands.ts', join('backend', 'localLauncher.ts')]);
+  // Reading files is allowed only for what lives on this machine and is not the backend's: the local
+  // workspace, the interpreter choice, the local launcher's own server token, and the SSH parts'
+  // own inputs. Each file is named with its reason; any other file that imports fs fails.
+  const mayReadFiles = new Map<string, string>([
+    ['ctx.ts', 'the interpreter choice'],
+    [join('commands', 'recipeCommands.ts'), 'writes a new recipe into the workspace'],
+    [join('backend', 'localLauncher.ts'), "reads its own server's token file"],
+    [join('backend', 'sshHosts.ts'), 'reads ~/.ssh/config and its Include files'],
+    [join('backend', 'remoteTarget.ts'), "finds the backend wheel shipped inside the extension"],
+    [join('backend', 'sshBootstrap.ts'), 'reads that wheel to send it to the host'],
+    [join('backend', 'sshSync.ts'), "reads a recipe's local inputs to send them, writes a downloaded adapter"],
+  ]);
   for (const f of files) {
     const fsImport = imports(f.text).some((s) => s === 'node:fs' || s === 'fs' || s === 'node:fs/promises' || s === 'fs/promises');
     if (fsImport) assert.ok(mayReadFiles.has(f.rel), `${f.rel} imports fs: ask the backend instead`);
