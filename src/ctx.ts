@@ -176,7 +176,13 @@ export class Ctx implements vscode.Disposable {
    */
   async connectTo(target: BackendTarget): Promise<BackendConnection> {
     if (!this.trusted) throw new UntrustedError('Connecting the QLoRA backend');
+    const changed = targetKey(target, '') !== targetKey(this.target, '');
     await this.ext.workspaceState.update(TARGET_STATE_KEY, target);
+    if (changed) {
+      // The runs shown are the old backend's; the new one's arrive with its run list.
+      this.runs.clear();
+      this.runsChangedEmitter.fire();
+    }
     return (await this.localBackend()).reload();
   }
 

@@ -116,16 +116,8 @@ export class LocalBackend {
     this.setPhase('connecting');
     try {
       const spec = await this.opts.launchSpec();
-      const inPlace = restart && this.launcherKey === spec.key ? this.launcher?.restart?.bind(this.launcher) : undefined;
-      if (!inPlace && (!this.launcher || this.launcherKey !== spec.key || restart)) {
-        const old = this.launcher;
-        this.launcher = undefined;
-        await old?.stop();
-        this.launcher = spec.kind === 'remote' ? await spec.create() : new LocalBackendLauncher({ ...spec, logger: this.log });
-        this.launcherKey = spec.key;
-      }
-      const launcher = this.launcher!;
-      const { url, token, pid } = await (inPlace ? inPlace() : launcher.start());
+      const { launcher, endpoint } = await this.launch(spec, restart);
+      const { url, token, pid } = endpoint;
       this.log.info(`backend pid ${pid} listening at ${url}`);
       const conn = await connectWebSocket({
         url,
@@ -140,7 +132,7 @@ export class LocalBackend {
           const ep = launcher.alive();
           if (ep) return ep;
           // The server is gone: a fresh one starts through the serializer, which replaces this connection.
-          this.log.warn('the backend process is gone; starting a new one');
+          this.log.warn('the backend is gone (its process, or the tunnel to it); connecting afresh');
           void (this.serial.current() ?? this.serial.request()).catch((e: unknown) => this.log.error(`backend restart failed: ${String(e)}`));
           throw new BackendError('disconnected', 'the backend process is gone; a new one is starting');
         },
@@ -156,6 +148,24 @@ export class LocalBackend {
       this.setPhase('failed');
       throw err;
     }
+  }
+
+  /**
+   * The launcher for this spec and its server's endpoint: the same launcher while the key holds
+   * (restarted in place when asked and able), else the old one stopped and a new one built.
+   */
+  private async launch(spec: LaunchSpec, restart: boolean): Promise<{ launcher: BackendLauncher; endpoint: BackendEndpoint }> {
+    const current = this.launcher;
+    if (current && this.launcherKey === spec.key) {
+      if (!restart) return { launcher: current, endpoint: await current.start() };
+      if (current.restart) return { launcher: current, endpoint: await current.restart() };
+    }
+    this.launcher = undefined;
+    await current?.stop();
+    const launcher = spec.kind === 'remote' ? await spec.create() : new LocalBackendLauncher({ ...spec, logger: this.log });
+    this.launcher = launcher;
+    this.launcherKey = spec.key;
+    return { launcher, endpoint: await launcher.start() };
   }
 
   private teardown(): void {
