@@ -86,7 +86,8 @@ describe('backend client against the real server', () => {
       await assert.rejects(conn.request('run.attach', { run_id: 'nope', after_seq: 0 }), (e: unknown) => e instanceof BackendError && e.code === 'not_found');
       // @ts-expect-error a wrong param type is caught before it leaves the client
       await assert.rejects(conn.request('run.stop', { run_id: 5 }), (e: unknown) => e instanceof BackendError && e.code === 'invalid_params');
-      await assert.rejects(conn.request('run.start', { recipe_path: '/no/such.qlora.yaml' }), /does not exist/);
+      // A missing recipe inside the folders the server serves (one outside them is refused before that).
+      await assert.rejects(conn.request('run.start', { recipe_path: join(work.runsDir, 'no-such.qlora.yaml') }), /does not exist/);
       const ac = new AbortController();
       const p = conn.request('run.list', {}, { signal: ac.signal });
       ac.abort();
