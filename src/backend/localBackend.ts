@@ -71,6 +71,8 @@ export class LocalBackend {
   private restartRequested = false;
   private phaseValue: BackendPhase = 'disconnected';
   private disposed = false;
+  private recoveryTimer: ReturnType<typeof setTimeout> | undefined;
+  private recoveries = 0;
 
   constructor(private readonly opts: LocalBackendOptions) {
     this.log = opts.logger ?? silentLogger();
@@ -104,6 +106,7 @@ export class LocalBackend {
   /** Releases the connection and stops the server this object started (runs keep training). */
   async dispose(): Promise<void> {
     this.disposed = true;
+    if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
     this.teardown();
     await this.launcher?.stop();
   }
@@ -133,7 +136,7 @@ export class LocalBackend {
           if (ep) return ep;
           // The server is gone: a fresh one starts through the serializer, which replaces this connection.
           this.log.warn('the backend is gone (its process, or the tunnel to it); connecting afresh');
-          void (this.serial.current() ?? this.serial.request()).catch((e: unknown) => this.log.error(`backend restart failed: ${String(e)}`));
+          this.recover();
           throw new BackendError('disconnected', 'the backend process is gone; a new one is starting');
         },
       });
@@ -148,6 +151,28 @@ export class LocalBackend {
       this.setPhase('failed');
       throw err;
     }
+  }
+
+  /**
+   * Starts afresh through the serializer after the server (or the tunnel to it) went away. A
+   * failed attempt (an SSH host out of reach) is tried again with backoff until one connects,
+   * another start succeeds, or this object is disposed.
+   */
+  private recover(): void {
+    void (this.serial.current() ?? this.serial.request()).then(
+      () => (this.recoveries = 0),
+      (e: unknown) => {
+        this.log.error(`reconnecting the backend failed: ${String(e)}`);
+        if (this.disposed || this.conn || this.recoveryTimer) return;
+        const cfg = typeof this.opts.reconnect === 'object' ? this.opts.reconnect : {};
+        const delay = Math.min(cfg.maxDelayMs ?? 5000, (cfg.initialDelayMs ?? 200) * 2 ** this.recoveries++);
+        this.log.info(`trying again in ${delay} ms`);
+        this.recoveryTimer = setTimeout(() => {
+          this.recoveryTimer = undefined;
+          if (!this.disposed && !this.conn) this.recover();
+        }, delay);
+      },
+    );
   }
 
   /**

@@ -2,8 +2,9 @@
  * LocalBackend with a launcher the launch spec builds (the shape of the SSH one): the REAL Python
  * server reached through a proxy that stands in for the ssh tunnel. A cut tunnel makes `alive()`
  * undefined, so the reconnect goes through the one serializer, which reopens it; events reach
- * listeners exactly once across cuts. A restart uses the launcher's own in-place restart, and a
- * new target key stops this launcher and builds the next one. The SSH tier runs the real tunnel.
+ * listeners exactly once across cuts, and a tunnel that cannot reopen is tried again with backoff.
+ * A restart uses the launcher's own in-place restart, and a new target key stops this launcher and
+ * builds the next one. The SSH tier runs the real tunnel.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +21,8 @@ class TunnelledLauncher implements BackendLauncher {
   opened = 0;
   restarts = 0;
   stops = 0;
+  /** How many next tunnel openings fail (a host out of reach). */
+  unreachable = 0;
 
   constructor(runsDir: string) {
     this.server = new LocalBackendLauncher({ python, runsDir, env: fakeEngineEnv({ FAKE_ENGINE_STEPS: '200', FAKE_ENGINE_RATE: '60' }) });
@@ -27,6 +30,10 @@ class TunnelledLauncher implements BackendLauncher {
 
   async start(): Promise<BackendEndpoint> {
     const ep = await this.server.start();
+    if (!this.tunnel && this.unreachable > 0) {
+      this.unreachable--;
+      throw new Error('ssh: connect to host test port 22: Connection refused');
+    }
     if (!this.tunnel) {
       const tunnel = new CuttableProxy(Number(new URL(ep.url).port));
       await tunnel.listen();
@@ -106,6 +113,20 @@ describe('LocalBackend with a launcher from its launch spec', () => {
     assert.equal(launchers.length, 1, 'the launcher is kept: the key did not change');
     await until(() => got.some((e) => e.type === 'status' && e.data.state === 'completed'), 90_000, 'completion');
     assert.deepEqual(got, readLog(work.runsDir, 'through-tunnel'), 'every event once, in order, across the cuts');
+  });
+
+  test('a tunnel that cannot reopen for a while is tried again with backoff until it does', async () => {
+    const l = launchers[0]!;
+    const conn = await backend.connection();
+    const opened = l.opened;
+    l.unreachable = 3;
+    l.cutTunnel();
+    await until(() => backend.phase === 'connected' && l.opened === opened + 1, 30_000, 'the tunnel reopened after 3 failures');
+    assert.equal(l.unreachable, 0, 'every failed opening was retried');
+    assert.ok(log.lines.filter((x) => x.includes('trying again in')).length >= 3, 'each failure schedules the next try');
+    assert.notEqual(await backend.connection(), conn);
+    const { runs } = await (await backend.connection()).request('run.list', {});
+    assert.ok(runs.some((r) => r.run_id === 'through-tunnel'), 'the new connection reaches the same server');
   });
 
   test('a restart uses the launcher\'s in-place restart; a new key stops it and builds the next', async () => {
