@@ -4,6 +4,7 @@
 #   2 Python tests (real bitsandbytes NF4, CPU)  5 UI end-to-end (Playwright)
 #     (tier 2 includes the fuzz tests, python-backend/tests/test_fuzz.py: hostile recipes, rows, frames)
 #   3 TypeScript client against the real Python server
+#   3b SSH backend through a private loopback sshd
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
@@ -23,6 +24,7 @@ tier "typecheck"; npm run -s typecheck
 tier "TypeScript unit tests"; npm run -s test:unit
 tier "Python tests"; npm run -s test:py
 tier "backend client tests (TypeScript client against the real Python server)"; npm run -s test:backend
+tier "SSH backend (private sshd on loopback, real OpenSSH)"; npm run -s test:ssh
 tier "extension inside real VS Code"; npm run -s test:integration
 tier "UI end-to-end"; npm run -s test:e2e
 tier "all tiers passed in $(( $(date +%s) - started )) s"

@@ -1,7 +1,8 @@
 /**
  * The one object that owns the extension's lifetimes: disposables, the log channel, settings,
- * the local backend (LocalBackend: started on first need, every start and restart through its one
- * serializer) and the run state fed by its events. Commands and views receive it; nothing else
+ * the backend (LocalBackend: started on first need, every start and restart through its one
+ * serializer; its launcher is the local server or an SSH host's, as the chosen target says) and
+ * the run state fed by its events. Commands and views receive it; nothing else
  * holds state.
  */
 import { createHash } from 'node:crypto';
@@ -10,6 +11,9 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { BackendConnection } from './backend/connection';
 import type { LaunchSpec, LocalBackend } from './backend/localBackend';
+import { type BackendTarget, sshLauncherFor, targetKey, targetLabel, TARGET_STATE_KEY } from './backend/remoteTarget';
+import type { SshBackendLauncher } from './backend/sshLauncher';
+import type { RemoteSync, SyncProgress } from './backend/sshSync';
 import type { RunEvent, RunInfo } from './protocol';
 import { isTerminal } from './protocol/states';
 import { deviceLabel, type BackendPhase } from './runs/backendState';
@@ -44,6 +48,11 @@ export class Ctx implements vscode.Disposable {
   /** The backend's connection phase changed. */
   readonly onPhase = this.phaseEmitter.event;
   private local: LocalBackend | undefined;
+  /** The SSH launcher the backend uses while the target is a host, and its file sync once connected. */
+  private remote: { launcher: SshBackendLauncher; sync?: RemoteSync } | undefined;
+  private readonly progressEmitter = new vscode.EventEmitter<string>();
+  /** Progress of an SSH backend's bootstrap, start and file sync (for a notification). */
+  readonly onBackendProgress = this.progressEmitter.event;
   private phaseValue: BackendPhase = 'disconnected';
   private lastShownError: string | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -55,7 +64,7 @@ export class Ctx implements vscode.Disposable {
 
   constructor(readonly ext: vscode.ExtensionContext) {
     this.log = vscode.window.createOutputChannel('QLoRA Studio', { log: true });
-    this.subs.push(this.log, this.runEvents, this.runsChangedEmitter, this.phaseEmitter);
+    this.subs.push(this.log, this.runEvents, this.runsChangedEmitter, this.phaseEmitter, this.progressEmitter);
   }
 
   /** Takes ownership of disposables; they go when the extension deactivates. */
@@ -84,10 +93,11 @@ export class Ctx implements vscode.Disposable {
 
   /**
    * The user's `qloraStudio.runsDir`, absolute, when set: sent with `run.start` so the backend
-   * puts runs there instead of the recipe's `output.dir`.
+   * puts runs there instead of the recipe's `output.dir`. A local folder means nothing to an SSH
+   * host, so there the runs go where the synced recipe's `output.dir` says.
    */
   runsDirOverride(): string | undefined {
-    return this.settings().runsDir.trim() ? this.runsDir() : undefined;
+    return this.target.kind === 'local' && this.settings().runsDir.trim() ? this.runsDir() : undefined;
   }
 
   /** The local server's home (its .server/ state): the setting, else `<first workspace folder>/runs`. */
@@ -137,9 +147,75 @@ export class Ctx implements vscode.Disposable {
     return (await this.localBackend()).restart();
   }
 
-  /** Restarts the backend only when one is running (a new token or setting applies to the next start anyway). */
+  /**
+   * Restarts the local backend only when one is running (a new token or setting applies to the
+   * next start anyway); an SSH host's server does not take this machine's environment.
+   */
   async restartBackendIfRunning(): Promise<void> {
-    if (this.local && this.phaseValue !== 'disconnected' && this.trusted) await this.restartBackend();
+    if (this.target.kind === 'local' && this.local && this.phaseValue !== 'disconnected' && this.trusted) await this.restartBackend();
+  }
+
+  /** Where the backend runs: local, or the SSH host picked with Connect Backend (kept per workspace). */
+  get target(): BackendTarget {
+    return this.ext.workspaceState.get<BackendTarget>(TARGET_STATE_KEY) ?? { kind: 'local' };
+  }
+
+  /** The SSH host's label while it is the target (undefined for the local backend). */
+  remoteLabel(): string | undefined {
+    return targetLabel(this.target);
+  }
+
+  /** What the SSH host's bootstrap found missing, each with the command that fixes it. */
+  remoteProblems(): Array<{ what: string; fix: string }> {
+    return this.target.kind === 'ssh' ? (this.remote?.launcher.host?.report.problems ?? []) : [];
+  }
+
+  /**
+   * Switches to another backend (local or an SSH host) and connects to it, through the backend's
+   * one serializer; runs on the old one go on.
+   */
+  async connectTo(target: BackendTarget): Promise<BackendConnection> {
+    if (!this.trusted) throw new UntrustedError('Connecting the QLoRA backend');
+    const changed = targetKey(target, '') !== targetKey(this.target, '');
+    await this.ext.workspaceState.update(TARGET_STATE_KEY, target);
+    if (changed) {
+      // The runs shown are the old backend's; the new one's arrive with its run list.
+      this.runs.clear();
+      this.runsChangedEmitter.fire();
+    }
+    return (await this.localBackend()).reload();
+  }
+
+  /**
+   * The path the backend knows a local recipe by: the same path for a local backend; for an SSH
+   * backend the recipe and its inputs are synced to the host first (only what changed).
+   */
+  async backendRecipePath(recipe: string, onProgress?: (p: SyncProgress) => void): Promise<string> {
+    const sync = await this.remoteSync();
+    if (!sync) return recipe;
+    const res = await sync.syncRecipe(recipe, onProgress);
+    this.log.info(`[ssh] synced ${res.files} file(s) for ${recipe}: ${res.uploaded} sent (${res.bytesSent} bytes) in ${res.seconds.toFixed(1)} s`);
+    return res.remoteRecipe;
+  }
+
+  /** Copies a folder of the SSH host (an adapter) into a local folder; only for an SSH backend. */
+  async downloadFromBackend(remotePath: string, localParent: string, onBytes?: (n: number) => void): Promise<{ dir: string; bytes: number }> {
+    const sync = await this.remoteSync();
+    if (!sync) throw new Error('the backend runs on this machine: its files are already here');
+    return sync.download(remotePath, localParent, onBytes);
+  }
+
+  /** The connected SSH host's file sync; undefined for a local backend. */
+  private async remoteSync(): Promise<RemoteSync | undefined> {
+    await this.backend();
+    const remote = this.target.kind === 'ssh' ? this.remote : undefined;
+    const host = remote?.launcher.host;
+    if (!remote || !host) return undefined;
+    if (!remote.sync) {
+      const { RemoteSync: Sync } = await import('./backend/sshSync');
+      remote.sync = new Sync(remote.launcher.target, host);
+    }
+    return remote.sync;
   }
 
   private async localBackend(): Promise<LocalBackend> {
@@ -167,6 +243,19 @@ export class Ctx implements vscode.Disposable {
    * only (runs inherit it); the key carries a digest of it so a new token means a new server.
    */
   private async launchSpec(): Promise<LaunchSpec> {
+    const target = this.target;
+    if (target.kind === 'ssh') {
+      return {
+        kind: 'remote',
+        key: targetKey(target, ''),
+        create: async () => {
+          const launcher = await sshLauncherFor(target, this.ext.extensionUri.fsPath, this.log, (m) => this.progressEmitter.fire(m));
+          this.remote = { launcher };
+          return launcher;
+        },
+      };
+    }
+    this.remote = undefined;
     const { python, source } = await this.python();
     const runsDir = this.runsDir();
     const token = await readHfToken(this.ext.secrets);
@@ -174,7 +263,7 @@ export class Ctx implements vscode.Disposable {
     if (token) env['HF_TOKEN'] = token;
     const digest = token ? createHash('sha256').update(token).digest('hex').slice(0, 12) : '';
     this.log.info(`backend: ${python} (from ${source}), server home ${runsDir}${token ? ', Hugging Face token set' : ''}`);
-    return { python, runsDir, cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, env, key: `${python}\0${runsDir}\0${digest}` };
+    return { python, runsDir, cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath, env, key: targetKey(target, `${python}\0${runsDir}\0${digest}`) };
   }
 
   private setPhase(p: BackendPhase): void {

@@ -1,22 +1,11 @@
 /**
- * Backend commands: Connect Backend, Show Logs, and the Hugging Face token (set / clear) that the
+ * Backend commands: Show Logs, and the Hugging Face token (set / clear) that the
  * local backend gets in its environment as HF_TOKEN, so gated models and datasets load.
  */
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import { HF_TOKEN_SECRET, hfTokenProblem } from '../secrets';
-import type { Views } from '../views';
 import { givenOrAsked } from './pickers';
-
-/** Connect Backend: (re)starts the local backend and reloads the runs. */
-export function connectBackend(ctx: Ctx, views: Views) {
-  return async () => {
-    await ctx.restartBackend();
-    views.runs.retry();
-    void vscode.window.showInformationMessage(`QLoRA backend connected (${ctx.device ?? 'CPU'}).`);
-    return ctx.phase;
-  };
-}
 
 /** Show Logs: reveals the QLoRA Studio log channel. */
 export function showLogs(ctx: Ctx) {

@@ -24,6 +24,7 @@ export const COMMANDS = [
   { id: 'qloraStudio.mergeAdapter', title: 'Merge adapter', needsTrust: true, palette: true },
   { id: 'qloraStudio.newRecipe', title: 'New Recipe', needsTrust: false, palette: true },
   { id: 'qloraStudio.connectBackend', title: 'Connect Backend', needsTrust: true, palette: true },
+  { id: 'qloraStudio.downloadAdapter', title: 'Download Adapter', needsTrust: true, palette: true },
   { id: 'qloraStudio.showLogs', title: 'Show Logs', needsTrust: false, palette: true },
   { id: 'qloraStudio.refreshRuns', title: 'Refresh Runs', needsTrust: true, palette: false, icon: '$(refresh)' },
   { id: 'qloraStudio.openRunFolder', title: 'Open Run Folder', needsTrust: false, palette: false },

@@ -9,7 +9,9 @@ import { COMMANDS, type CommandId } from './ids';
 import { openDatasetPreview, pickDatasetRecipe, runDatasetDoctor } from './datasetCommands';
 import { mergeAdapter } from './mergeCommand';
 import { openPlayground } from './playgroundCommand';
-import { clearHfToken, connectBackend, setHfToken, showLogs } from './backendCommands';
+import { clearHfToken, setHfToken, showLogs } from './backendCommands';
+import { connectBackend } from './connectCommand';
+import { downloadAdapter } from './downloadCommand';
 import { newRecipe } from './recipeCommands';
 import { attachRun, openRunFolder, openRunRecipe, recipeDiagnostics, refreshRuns, resumeRun, showRunLoss, startRun, stopRun } from './runCommands';
 import type { Views } from '../views';
@@ -27,6 +29,7 @@ export const COMMAND_FACTORIES: Record<CommandId, Factory> = {
   'qloraStudio.mergeAdapter': (ctx, views) => mergeAdapter(ctx, views),
   'qloraStudio.newRecipe': (ctx) => newRecipe(ctx),
   'qloraStudio.connectBackend': (ctx, views) => connectBackend(ctx, views),
+  'qloraStudio.downloadAdapter': (ctx) => downloadAdapter(ctx),
   'qloraStudio.showLogs': (ctx) => showLogs(ctx),
   'qloraStudio.refreshRuns': (ctx, views) => refreshRuns(ctx, views),
   'qloraStudio.openRunFolder': (ctx) => openRunFolder(ctx),

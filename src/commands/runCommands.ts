@@ -8,6 +8,7 @@ import type { RecipeIssue, RunInfo } from '../protocol';
 import { isTerminal } from '../protocol/states';
 import type { Views } from '../views';
 import { pickRecipe, pickRun, runIdOf } from './pickers';
+import { backendRecipePath } from './syncProgress';
 
 /** Problems of the last validation per recipe, shown in the Problems panel. */
 export function recipeDiagnostics(ctx: Ctx): vscode.DiagnosticCollection {
@@ -37,7 +38,8 @@ export function startRun(ctx: Ctx, views: Views, diags: vscode.DiagnosticCollect
     const open = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === uri.fsPath);
     if (open?.isDirty) await open.save();
     const conn = await ctx.backend();
-    const { issues } = await conn.request('recipe.validate', { path: recipe });
+    const onBackend = await backendRecipePath(ctx, recipe);
+    const { issues } = await conn.request('recipe.validate', { path: onBackend });
     diags.set(uri, issues.map(toDiagnostic));
     if (issues.length) {
       const first = issues[0]!;
@@ -51,7 +53,7 @@ export function startRun(ctx: Ctx, views: Views, diags: vscode.DiagnosticCollect
       return undefined;
     }
     const runsDir = ctx.runsDirOverride();
-    const info = await conn.request('run.start', { recipe_path: recipe, ...(runsDir ? { runs_dir: runsDir } : {}) });
+    const info = await conn.request('run.start', { recipe_path: onBackend, ...(runsDir ? { runs_dir: runsDir } : {}) });
     ctx.runs.upsert(info);
     await ctx.attach(info.run_id);
     await views.loss.reveal(info.run_id);

@@ -23,6 +23,11 @@ export class RunsModel {
     for (const r of list) this.upsert(r);
   }
 
+  /** Forgets every run (another backend, with runs of its own, is now the one shown). */
+  clear(): void {
+    this.runs.clear();
+  }
+
   /** Inserts or refreshes one run with the backend's newest snapshot of it. */
   upsert(r: RunSummary): void {
     this.runs.set(r.run_id, { ...this.runs.get(r.run_id), ...r });

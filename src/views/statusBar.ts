@@ -10,7 +10,7 @@ export function registerStatusBar(ctx: Ctx): void {
   const item = vscode.window.createStatusBarItem('qloraStudio.status', vscode.StatusBarAlignment.Left, 10);
   item.name = 'QLoRA Studio';
   const update = () => {
-    const v = statusBarView({ phase: ctx.phase, device: ctx.device, run: ctx.runs.activeRun() });
+    const v = statusBarView({ phase: ctx.phase, device: ctx.device, remote: ctx.remoteLabel(), run: ctx.runs.activeRun() });
     item.text = v.text;
     item.tooltip = v.tooltip;
     item.command = v.command;

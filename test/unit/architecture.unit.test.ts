@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { METHOD_NAMES } from '../../src/protocol';
 
 const root = resolve(__dirname, '../..');
@@ -40,17 +40,27 @@ test('layering: ctx does not import views; views do not import commands; run sta
 });
 
 test('the extension reads none of the backend files and builds no run-folder paths', () => {
-  // Reading files is allowed only for what the user edits in the local workspace (new recipe, the
-  // interpreter choice; the dataset preview and the recipe language server, which read datasets,
-  // recipes, chat templates and tokenizer/config files of local model folders, never a run folder)
-  // and for the local launcher reading its own server's token file.
-  const mayReadFiles = new Set(['ctx.ts', 'commands/recipeCommands.ts', 'newRecipeWizard.ts', join('backend', 'localLauncher.ts'),
-    join('views', 'datasetDoctorView.ts'), join('views', 'datasetPanel.ts')]);
-  const localEditorRooms = ['dataset/', 'language-server/'];
+  // Reading files is allowed only for what lives on this machine and is not the backend's: the local
+  // workspace, the interpreter choice, the local launcher's own server token, and the SSH parts'
+  // own inputs. Each file is named with its reason; any other file that imports fs fails.
+  const mayReadFiles = new Map<string, string>([
+    ['ctx.ts', 'the interpreter choice'],
+    [join('commands', 'recipeCommands.ts'), 'writes a new recipe into the workspace'],
+    [join('backend', 'localLauncher.ts'), "reads its own server's token file"],
+    [join('backend', 'sshHosts.ts'), 'reads ~/.ssh/config and its Include files'],
+    [join('backend', 'remoteTarget.ts'), "finds the backend wheel shipped inside the extension"],
+    [join('backend', 'sshBootstrap.ts'), 'reads that wheel to send it to the host'],
+    [join('backend', 'sshSync.ts'), "reads a recipe's local inputs to send them, writes a downloaded adapter"],
+    ['newRecipeWizard.ts', 'checks whether a picked model is a local folder'],
+    [join('views', 'datasetPanel.ts'), 'streams the dataset file it previews'],
+    [join('views', 'datasetDoctorView.ts'), 'reads the recipe it opens at data.max_seq_len'],
+  ]);
+  // The dataset previewer and the recipe language server work without a backend, on the user's
+  // inputs only: dataset files, recipes, tokenizer and model config files (workspace, hub cache).
+  const mayReadInputs = [`dataset${sep}`, `language-server${sep}`];
   for (const f of files) {
     const fsImport = imports(f.text).some((s) => s === 'node:fs' || s === 'fs' || s === 'node:fs/promises' || s === 'fs/promises');
-    const allowed = mayReadFiles.has(f.rel) || localEditorRooms.some((room) => f.rel.startsWith(room));
-    if (fsImport) assert.ok(allowed, `${f.rel} imports fs: ask the backend instead`);
+    if (fsImport) assert.ok(mayReadFiles.has(f.rel) || mayReadInputs.some((d) => f.rel.startsWith(d)), `${f.rel} imports fs: ask the backend instead`);
     if (f.rel.startsWith('protocol/') || f.rel.startsWith('recipe/')) continue;
     // The run folder's layout is the backend's: names of its parts never appear in the extension.
     for (const part of ['recipe.qlora.yaml', 'events.jsonl', "'checkpoints'", "'adapter')", 'qlora_studio.json']) {
@@ -66,9 +76,9 @@ test('hello is said once, by the connection; everything else reads its answer', 
 });
 
 /**
- * Methods whose caller is being built elsewhere in the extension (the dataset preview panel and
- * the recipe language server). The test fails when one of them gains a caller, so the list only
- * shrinks; a new method can never join it silently.
+ * Methods whose caller is being built elsewhere in the extension (the recipe language server).
+ * The test fails when one of them gains a caller, so the list only shrinks; a new method can never
+ * join it silently.
  */
 const CALLERS_IN_PROGRESS: Record<string, string> = {
   'model.introspect': 'recipe completion in the language server',
