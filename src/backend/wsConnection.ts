@@ -198,6 +198,9 @@ class WsBackendConnection implements BackendConnection {
   }
 
   private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    // A disposed connection's socket may still hand over frames while it closes; they must not
+    // touch the shared delivery state (their listeners are gone: the seq would be lost).
+    if (this.disposed) return;
     if (isBinary) return this.log.warn('dropped a binary frame from the backend');
     let json: unknown;
     try {
