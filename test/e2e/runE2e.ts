@@ -100,7 +100,9 @@ async function steps(page: Page, workspace: string, extensionId: string): Promis
       run: async () => {
         const row = await revealInExplorer(page, adapterRel);
         // The command's first question (the dtype pick) showing is the proof the entry ran.
-        await contextMenuAction(page, row, 'Merge adapter', 60_000, () => quickInputVisible(page));
+        // Up to 150 s: after the run ends the explorer may need a while before the entry shows on the new
+        // folder (revealing it through compact folders, then the adapter scan) on a slow machine.
+        await contextMenuAction(page, row, 'Merge adapter', 150_000, () => quickInputVisible(page));
         // The command asks for a dtype, then an output folder; the defaults are what a user takes.
         await acceptQuickInput(page);
         await page.waitForTimeout(300);
