@@ -40,7 +40,11 @@ async function main(): Promise<number> {
     await row.dblclick();
     await waitFor('the inline hint on the first line', 60_000, async () => ((await page.locator('.codelens-decoration', { hasText: /tok · \d+% trained/ }).count()) > 0 ? true : undefined));
     await screenshot(page, path.join(artifacts, 'dataset-preview-inline.png'));
-    await contextMenuAction(page, await revealInExplorer(page, 'tiny/data/train.jsonl'), 'Open Dataset Preview');
+    // A context-menu click in headless Chromium sometimes only highlights the entry: retry until
+    // the panel's tab shows.
+    const panelTab = page.locator('.tabs-container .tab', { hasText: 'Preview: train.jsonl' });
+    await contextMenuAction(page, await revealInExplorer(page, 'tiny/data/train.jsonl'), 'Open Dataset Preview', 90_000,
+      async () => (await panelTab.count()) > 0);
     const view = extensionWebview(page, extensionId);
     const counts = await waitFor('coloured tokens in the panel', 60_000, async () => {
       const trained = await view.locator('.tok.t1').count().catch(() => 0);

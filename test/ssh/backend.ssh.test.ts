@@ -27,7 +27,7 @@ describe('SSH backend through a private sshd', () => {
   before(() => {
     fx = startSshd();
     home = mkdtempSync(join(tmpdir(), 'qls-remote-home-'));
-    ws = tinyWorkspace(6);
+    ws = tinyWorkspace(40); // long enough that five cuts land while it trains, short enough for the tier
   });
   after(() => {
     killRemote(home);
