@@ -134,6 +134,9 @@ async function main(): Promise<number> {
   const { id: extensionId } = extensionIdentity(repoRoot);
   const server = await startCodeServer({
     workDir,
+    // One explorer row per folder: the walk reveals tiny/runs/<id>/adapter row by row, and a compact
+    // "runs / <id>" row does not expand the way a plain one does.
+    settings: { 'explorer.compactFolders': false },
     env: { QLORA_STUDIO_PYTHON: process.env.QLORA_STUDIO_PYTHON ?? path.join(repoRoot, '.venv', 'bin', 'python') },
     beforeStart: (dirs) => {
       linkExtension(repoRoot, dirs.extensions);
