@@ -4,23 +4,15 @@
  */
 import { createWriteStream, existsSync, statSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
+import { rng } from '../test/seededRandom';
+
+export { rng };
 
 const WORDS = ('the model answer question capital country river mountain learn train token mask template ' +
   'assistant user system prime number seven two even odd because therefore however example dataset ' +
   'Paris Berlin Lisbon Tokyo 東京 Zürich naïve café résumé 😄 👍 42 3.14 2026 (see below) "quoted" ' +
   'code: def f(x): return x * 2 — long-dash, semi; colon: question? exclamation!').split(' ');
 
-/** A seeded PRNG (mulberry32) so the generated file is identical everywhere. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function sentence(r: () => number, words: number): string {
   const out: string[] = [];

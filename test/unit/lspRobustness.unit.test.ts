@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { test } from 'node:test';
 import { serverForTests } from './lspWorkspace';
+import { rng } from '../seededRandom';
 
 const FIXTURES = resolve(__dirname, '../fixtures/recipes');
 const server = serverForTests();
@@ -42,17 +43,6 @@ for (const [name, text] of Object.entries(HOSTILE)) {
   });
 }
 
-/** mulberry32: a small seeded PRNG so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = ['\t', ':', ': ', '- ', '&a ', '*a', '[', ']', '{', '}', '"', "'", '#', '\n', '  ', '\u0000', '\uFFFE', '—', '1e400', '-1', 'null', '<<: *a', '---\n', '? ', '|', '>', '!!binary ', 'é', '\r\n'];
 
