@@ -107,7 +107,7 @@ export function pyEquals(a: Runtime, b: Runtime): boolean {
 }
 
 /** Python's `str()` of a runtime value, for `~` concatenation. */
-function pyStr(v: Runtime): string {
+export function pyStr(v: Runtime): string {
   switch (v.type) {
     case 'BooleanValue':
       return v.value ? 'True' : 'False';
@@ -131,8 +131,9 @@ const originalBinary = base.evaluateBinaryExpression;
   function (this: Interpreter, node: Node, env: Environment): Runtime {
     const op = node.operator.value;
     if (op !== '==' && op !== '!=' && op !== '~') return originalBinary.call(this, node, env);
-    const left = base.evaluate.call(this, node.left, env);
-    const right = base.evaluate.call(this, node.right, env);
+    // Through `this`, so a subclass sees every evaluation.
+    const left = (this as unknown as { evaluate: Evaluate }).evaluate.call(this, node.left, env);
+    const right = (this as unknown as { evaluate: Evaluate }).evaluate.call(this, node.right, env);
     if (op === '~') return new classes.str(pyStr(left) + pyStr(right));
     const eq = pyEquals(left, right);
     return new classes.bool(op === '==' ? eq : !eq);
@@ -146,7 +147,7 @@ const originalFor = loops.evaluateFor;
 // jinja2 iterates an undefined variable as an empty sequence (`{% for t in tools %}` without tools).
 (PythonInterpreter.prototype as unknown as { evaluateFor: ForEval }).evaluateFor = function (this: Interpreter, node: ForNode, env: Environment): Runtime {
   const source = node.iterable.type === 'SelectExpression' ? node.iterable.lhs : node.iterable;
-  const value = base.evaluate.call(this, source, env);
+  const value = (this as unknown as { evaluate: Evaluate }).evaluate.call(this, source, env);
   if (value.type === 'UndefinedValue') return loops.evaluateBlock.call(this, node.defaultBlock ?? [], env);
   return originalFor.call(this, node, env);
 };

@@ -72,7 +72,8 @@ function turnStart(c: Ctx, i: number, region: Region, name: string): number {
 export function assistantSpans(c: Ctx): { spans: Array<[number, number]>; inserts: number[]; inserted: boolean[] } {
   const eos = c.tokens.eos_token;
   const markers = [...new Set([eos, ...END_OF_TURN_MARKERS])].filter((m) => m !== '');
-  const regions = c.messages.map((_, j) => locate(c.full, c.template, c.messages, j, c.tokens));
+  // From the skeleton when the shape has one (equal to differential rendering; see Skeletons.regions).
+  const regions = c.template.regions(c.messages, c.tokens) ?? c.messages.map((_, j) => locate(c.full, c.template, c.messages, j, c.tokens));
   const known = regions.filter((r): r is Region => typeof r !== 'string');
   const spans: Array<[number, number]> = [];
   const inserts: number[] = [];

@@ -23,10 +23,20 @@ function alternatives(special: readonly string[]): string | undefined {
   return special.length ? special.map(escapeRe).join('|') : undefined;
 }
 
+const markers = new WeakMap<readonly string[], RegExp | null>();
+
 /** `text` with every special-token occurrence wrapped in markers (leftmost first, longest wins). */
 export function markText(text: string, special: readonly string[]): string {
-  const alt = alternatives(special);
-  return alt ? text.replace(new RegExp(alt, 'g'), (x) => `${MARK_OPEN}${x}${MARK_CLOSE}`) : text;
+  let re = markers.get(special);
+  if (re === undefined) {
+    const alt = alternatives(special);
+    re = alt ? new RegExp(alt, 'g') : null;
+    markers.set(special, re);
+  }
+  if (!re) return text;
+  re.lastIndex = 0;
+  // Only texts that hold a special token pay for the replacement.
+  return re.test(text) ? text.replace(re, (x) => `${MARK_OPEN}${x}${MARK_CLOSE}`) : text;
 }
 
 /** Each message with `markText` applied to its content, or undefined when none changed. */

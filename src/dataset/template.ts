@@ -7,6 +7,7 @@
 import { Environment, parse, tokenize } from '@huggingface/jinja';
 import { PythonInterpreter, patchStringBuiltins } from './jinjaPython';
 import { RowError } from './rowError';
+import { Skeletons } from './skeleton';
 
 /** One chat message after the dataset format was applied. */
 export interface ChatMessage {
@@ -90,6 +91,8 @@ export class ChatTemplate {
   private readonly program: Program;
   /** True when the template marks trained text with `{% generation %}` tags. */
   readonly hasGenerationTags: boolean;
+  /** Per-shape skeletons (see skeleton.ts); undefined when the source itself holds placeholder characters. */
+  private readonly skeletons: Skeletons | undefined;
 
   /**
    * Compiles `source`; a syntax error names the template. `now` gives the instant
@@ -107,6 +110,7 @@ export class ChatTemplate {
     } catch (err) {
       throw new Error(`chat template ${name}: ${(err as Error).message}`);
     }
+    this.skeletons = Skeletons.usable(source) ? new Skeletons(this.program) : undefined;
   }
 
   /** Renders `messages` to text; a template that raises becomes a `template_error` bad row. */
@@ -114,10 +118,33 @@ export class ChatTemplate {
     return this.renderSpans(messages, addGenerationPrompt, tokens).text;
   }
 
-  /** Renders `messages` and reports the `{% generation %}` spans (UTF-16 offsets). */
+  /**
+   * Renders `messages` and reports the `{% generation %}` spans (UTF-16 offsets). A shape whose
+   * skeleton is known renders by writing the contents into it (equal to the full render by
+   * construction; see skeleton.ts); any other renders through the interpreter.
+   */
   renderSpans(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens): Rendered {
-    const env = new Environment();
-    const globals: Record<string, unknown> = {
+    const fast = this.skeletons?.render(messages, addGenerationPrompt, tokens, () => this.globals(messages, addGenerationPrompt, tokens));
+    return stripGenerationMarks(fast ?? this.renderRaw(messages, addGenerationPrompt, tokens));
+  }
+
+  /** `renderSpans` through the interpreter only (no skeleton): the reference the skeletons are tested against. */
+  renderSpansFull(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens): Rendered {
+    return stripGenerationMarks(this.renderRaw(messages, addGenerationPrompt, tokens));
+  }
+
+  /** Each message's region in the render of `messages` from its skeleton (see Skeletons.regions), or undefined (locate by rendering). */
+  regions(messages: readonly ChatMessage[], tokens: SpecialTokens): Array<{ start: number; end: number } | string> | undefined {
+    return this.skeletons?.regions(messages, tokens, () => this.globals(messages, false, tokens));
+  }
+
+  /** Why `messages`' shape renders through the interpreter ('' when it has a skeleton, undefined when not seen yet). */
+  skeletonVerdict(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens): string | undefined {
+    return this.skeletons ? this.skeletons.explain(messages, addGenerationPrompt, tokens) : 'the template source holds a placeholder character';
+  }
+
+  private globals(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens): Record<string, unknown> {
+    return {
       false: false, true: true, none: null, False: false, True: true, None: null,
       raise_exception: (message: unknown) => {
         throw new RowError('template_error', `chat template ${this.name} raised: ${String(message)}`);
@@ -127,10 +154,13 @@ export class ChatTemplate {
       messages, add_generation_prompt: addGenerationPrompt,
       bos_token: tokens.bos_token, eos_token: tokens.eos_token, pad_token: tokens.pad_token, unk_token: tokens.unk_token,
     };
-    for (const [key, value] of Object.entries(globals)) env.set(key, value);
+  }
+
+  private renderRaw(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens): string {
+    const env = new Environment();
+    for (const [key, value] of Object.entries(this.globals(messages, addGenerationPrompt, tokens))) env.set(key, value);
     try {
-      const result = new PythonInterpreter(env).run(this.program) as { value: string };
-      return stripGenerationMarks(result.value);
+      return (new PythonInterpreter(env).run(this.program) as { value: string }).value;
     } catch (err) {
       if (err instanceof RowError) throw err;
       throw new RowError('template_error', `chat template ${this.name} failed: ${(err as Error).message}`);
