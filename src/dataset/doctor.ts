@@ -4,9 +4,11 @@
  * or a second render sees: exact duplicates, EOS cut off by truncation while pad == eos, and a
  * training render that differs from the inference render (generation prompt).
  */
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as readline from 'node:readline';
+import { DigestSet } from './digestSet';
+import { cleanContents, lazyRender, startsWith } from './lazyRender';
+import { readLines } from './lineReader';
 import type { PreviewSession } from './session';
 import type { ChatMessage } from './template';
 
@@ -48,9 +50,12 @@ export function conversationWarnings(session: PreviewSession, messages: ChatMess
   const lastAssistant = messages.map((m) => m.role).lastIndexOf('assistant');
   if (session.template && lastAssistant >= 0) {
     const t = session.template;
-    const full = t.render(messages, false, tok.special);
-    const prompt = t.render(messages.slice(0, lastAssistant), true, tok.special);
-    if (!full.startsWith(prompt)) {
+    const clean = cleanContents(messages);
+    const fullR = lazyRender(t, messages, false, tok.special, clean);
+    const promptR = lazyRender(t, messages.slice(0, lastAssistant), true, tok.special, clean);
+    if (!startsWith(fullR, promptR)) {
+      const full = fullR.text();
+      const prompt = promptR.text();
       let i = 0;
       while (i < prompt.length && prompt[i] === full[i]) i += 1;
       out.push({ kind: 'inference_mismatch', severity: 'warning', message: `the inference prompt (generation prompt) differs from the training render at character ${i}: training sees ${JSON.stringify(full.slice(i, i + 24))}, inference ${JSON.stringify(prompt.slice(i, i + 24))}; the model is trained on a format it will not be prompted with` });
@@ -59,46 +64,43 @@ export function conversationWarnings(session: PreviewSession, messages: ChatMess
   return out;
 }
 
+const sha1 = createHash('sha1');
+/** SHA-1 of `text` (UTF-8), one shot where the runtime has `crypto.hash`. */
+const digestOf: (text: string) => Buffer = typeof (crypto as { hash?: unknown }).hash === 'function'
+  ? (text) => (crypto as unknown as { hash(a: string, d: string, e: 'buffer'): Buffer }).hash('sha1', text, 'buffer')
+  : (text) => sha1.copy().update(text).digest();
+
 /** Runs the doctor over `file`; `onProgress(bytes)` is called every ~1000 lines; `signal` cancels. */
 export async function runDoctor(file: string, session: PreviewSession, onIssue: (i: DoctorIssue) => void, opts: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {}): Promise<DoctorSummary> {
-  // 52 bits of each line's SHA-1 (a number key keeps a million lines in a few tens of MB).
-  const seen = new Map<number, number>();
+  // 52 bits of each line's SHA-1, in a compact table (a million lines in about 24 MB).
+  const seen = new DigestSet();
   const sum: DoctorSummary = { lines: 0, examples: 0, truncated: 0, badRows: 0, bytes: 0, cancelled: false };
-  const stream = fs.createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
-  const rl = readline.createInterface({ input: stream, crlfDelay: Infinity });
-  try {
-    for await (const line of rl) {
-      sum.lines += 1;
-      sum.bytes += Buffer.byteLength(line, 'utf8') + 1;
-      if (opts.signal?.aborted) {
-        sum.cancelled = true;
-        break;
-      }
-      if (sum.lines % 1000 === 0) opts.onProgress?.(sum.bytes);
-      if (line.trim() === '') continue;
-      const n = sum.lines;
-      const digest = createHash('sha1').update(line.trim()).digest();
-      const hash = digest.readUInt32BE(0) * 0x100000 + (digest.readUInt32BE(4) >>> 12);
-      const first = seen.get(hash);
-      if (first !== undefined) {
-        onIssue({ line: n, kind: 'duplicate', severity: 'warning', firstLine: first, message: `exact duplicate of line ${first}: it is trained twice; delete it unless that is intended` });
-      } else seen.set(hash, n);
-      const p = session.checkLine(line);
-      if (!p.ok) {
-        sum.badRows += 1;
-        onIssue({ line: n, kind: p.kind, severity: 'error', message: p.message });
-        continue;
-      }
-      sum.examples += 1;
-      const truncated = p.encoded?.truncated ?? false;
-      if (truncated) sum.truncated += 1;
-      if (typeof p.messages !== 'string') {
-        for (const w of conversationWarnings(session, p.messages, truncated, p.encoded?.labels ?? [], p.encoded?.inputIds ?? [])) onIssue({ line: n, ...w });
-      }
+  const onLine = (line: string, bytes: number): void => {
+    sum.lines += 1;
+    sum.bytes += bytes;
+    if (sum.lines % 1000 === 0) opts.onProgress?.(sum.bytes);
+    const trimmed = line.trim();
+    if (trimmed === '') return;
+    const n = sum.lines;
+    const digest = digestOf(trimmed);
+    const hash = digest.readUInt32BE(0) * 0x100000 + (digest.readUInt32BE(4) >>> 12);
+    const first = seen.firstOrAdd(hash, n);
+    if (first !== undefined) {
+      onIssue({ line: n, kind: 'duplicate', severity: 'warning', firstLine: first, message: `exact duplicate of line ${first}: it is trained twice; delete it unless that is intended` });
     }
-  } finally {
-    rl.close();
-    stream.destroy();
-  }
+    const p = session.checkLine(line);
+    if (!p.ok) {
+      sum.badRows += 1;
+      onIssue({ line: n, kind: p.kind, severity: 'error', message: p.message });
+      return;
+    }
+    sum.examples += 1;
+    const truncated = p.encoded?.truncated ?? false;
+    if (truncated) sum.truncated += 1;
+    if (typeof p.messages !== 'string') {
+      for (const w of conversationWarnings(session, p.messages, truncated, p.encoded?.labels ?? [], p.encoded?.inputIds ?? [])) onIssue({ line: n, ...w });
+    }
+  };
+  sum.cancelled = !(await readLines(file, onLine, opts.signal));
   return sum;
 }

@@ -5,6 +5,7 @@
  * (every find and slice is consistent in one unit) and code points in the result, as in Python.
  */
 import { locate, overlaps, turnName, type Region } from './locate';
+import { knownRender, lazyRender, startsWith, type LazyText } from './lazyRender';
 import { encodePieces, insertText, markMessages, splitMarked, type Piece } from './pieces';
 import { codePointIndex } from './pyString';
 import { RowError } from './rowError';
@@ -49,29 +50,49 @@ function findMarker(text: string, start: number, end: number, markers: string[])
   return best;
 }
 
-interface Ctx { full: string; template: ChatTemplate; messages: readonly ChatMessage[]; tokens: SpecialTokens }
+interface Ctx {
+  full: string;
+  template: ChatTemplate;
+  messages: readonly ChatMessage[];
+  tokens: SpecialTokens;
+  /** No content holds a reserved character (checked by conversationSpans): skeleton layouts apply. */
+  clean?: boolean;
+}
 
 /** Where assistant message `i`'s span starts: after the generation prompt when the template renders one before it. */
-function turnStart(c: Ctx, i: number, region: Region, name: string): number {
-  let prompt: string;
-  let gen: string;
+function turnStart(c: Ctx, full: LazyText, i: number, region: Region, name: string): number {
+  let prompt: LazyText;
+  let gen: LazyText;
   try {
-    prompt = c.template.render(c.messages.slice(0, i), false, c.tokens);
-    gen = c.template.render(c.messages.slice(0, i), true, c.tokens);
+    const head = c.messages.slice(0, i);
+    prompt = lazyRender(c.template, head, false, c.tokens, c.clean === true);
+    gen = lazyRender(c.template, head, true, c.tokens, c.clean === true);
   } catch {
     return region.start; // a template that refuses the conversation cut before this turn
   }
-  if (c.full.startsWith(prompt) && region.start < prompt.length) {
+  if (region.start < prompt.length && startsWith(full, prompt)) {
     throw new RowError('template_mismatch', `${name}: changing its content changes how the template renders the earlier messages, so it cannot be located with certainty`);
   }
-  if (gen.length > prompt.length && gen.startsWith(prompt) && c.full.startsWith(gen) && gen.length <= region.start) return gen.length;
+  if (gen.length > prompt.length && gen.length <= region.start && startsWith(gen, prompt) && startsWith(full, gen)) return gen.length;
   return region.start;
+}
+
+const markerLists = new Map<string, string[]>();
+
+/** The end-of-turn markers searched after a turn: eos first, then the common ones (built once per eos). */
+function markersFor(eos: string): string[] {
+  let list = markerLists.get(eos);
+  if (!list) {
+    list = [...new Set([eos, ...END_OF_TURN_MARKERS])].filter((m) => m !== '');
+    markerLists.set(eos, list);
+  }
+  return list;
 }
 
 /** Step 2 of the rule: one trained span per assistant message (UTF-16 in `full`) and the EOS insert points. */
 export function assistantSpans(c: Ctx): { spans: Array<[number, number]>; inserts: number[]; inserted: boolean[] } {
   const eos = c.tokens.eos_token;
-  const markers = [...new Set([eos, ...END_OF_TURN_MARKERS])].filter((m) => m !== '');
+  const markers = markersFor(eos);
   // From the skeleton when the shape has one (equal to differential rendering; see Skeletons.regions).
   const regions = c.template.regions(c.messages, c.tokens) ?? c.messages.map((_, j) => locate(c.full, c.template, c.messages, j, c.tokens));
   const known = regions.filter((r): r is Region => typeof r !== 'string');
@@ -79,6 +100,7 @@ export function assistantSpans(c: Ctx): { spans: Array<[number, number]>; insert
   const inserts: number[] = [];
   const inserted: boolean[] = [];
   let prevEnd = 0;
+  const full = knownRender(c.template, c.messages, false, c.tokens, c.clean === true, c.full);
   c.messages.forEach((msg, i) => {
     if (msg.role !== 'assistant') return;
     const name = turnName(c.messages, i);
@@ -89,7 +111,7 @@ export function assistantSpans(c: Ctx): { spans: Array<[number, number]>; insert
         throw new RowError('template_mismatch', `${name}: its rendered content overlaps message ${j + 1}'s, so it cannot be located with certainty`);
       }
     });
-    const start = turnStart(c, i, region, name);
+    const start = turnStart(c, full, i, region, name);
     if (start < prevEnd) throw new RowError('template_mismatch', `${name}: it is rendered before the end of the previous assistant turn, so it cannot be located with certainty`);
     const limit = Math.min(...known.filter((r) => r !== region && r.start >= region.end).map((r) => r.start), c.full.length);
     const marker = findMarker(c.full, region.end, limit, markers);
@@ -169,7 +191,7 @@ export function conversationSpans(messages: readonly ChatMessage[], tokenizer: T
   });
   const tokens = tokenizer.special;
   const rendered = template.renderSpans(messages, false, tokens);
-  const c: Ctx = { full: rendered.text, template, messages, tokens };
+  const c: Ctx = { full: rendered.text, template, messages, tokens, clean: true };
   const located = template.hasGenerationTags ? { spans: rendered.generationSpans, inserts: [] as number[], inserted: [] as boolean[] } : assistantSpans(c);
   let spans = located.spans;
   let pieces = textPieces(c, tokenizer);

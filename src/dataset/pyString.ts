@@ -26,18 +26,27 @@ export function pyStrip(s: string): string {
   return pyLstrip(pyRstrip(s));
 }
 
-/** Maps UTF-16 indices of `s` to code-point indices (Python `str` indices). */
+/**
+ * Maps UTF-16 indices of `s` to code-point indices (Python `str` indices): a high surrogate
+ * followed by another unit shares its code point. Indices asked in increasing order cost one walk
+ * in all (the walk restarts for a smaller one).
+ */
 export function codePointIndex(s: string): (utf16: number) => number {
-  if (!/[\uD800-\uDFFF]/.test(s)) return (i) => i;
-  const map = new Uint32Array(s.length + 1);
-  let cp = 0;
-  for (let i = 0; i < s.length; i += 1) {
-    map[i] = cp;
-    const c = s.charCodeAt(i);
-    if (!(c >= 0xd800 && c <= 0xdbff && i + 1 < s.length)) cp += 1;
-  }
-  map[s.length] = cp;
-  return (i) => map[i]!;
+  const high = /[\uD800-\uDBFF]/g;
+  if (!high.test(s)) return (i) => i;
+  let at = 0;
+  let highs = 0;
+  return (i) => {
+    const stop = Math.min(i, s.length - 1);
+    if (stop < at) {
+      at = 0;
+      highs = 0;
+    }
+    high.lastIndex = at;
+    for (let m = high.exec(s); m && m.index < stop; m = high.exec(s)) highs += 1;
+    at = Math.max(at, stop);
+    return i - highs;
+  };
 }
 
 /** Number of code points in `s`. */

@@ -133,6 +133,15 @@ function traceRender(program: { body: unknown[] }, globals: Record<string, unkno
   return parts;
 }
 
+interface ShapeNode {
+  next: Map<string, ShapeNode>;
+  entries: Array<Part[] | string | undefined>;
+}
+
+function newNode(): ShapeNode {
+  return { next: new Map(), entries: [undefined, undefined] };
+}
+
 /** True when `m` is exactly `{ role, content }` with string values (the only messages a shape covers). */
 function plainMessage(m: ChatMessage): boolean {
   let n = 0;
@@ -141,6 +150,41 @@ function plainMessage(m: ChatMessage): boolean {
     n += 1;
   }
   return n === 2 && typeof m.role === 'string' && typeof m.content === 'string';
+}
+
+/** A render known by its skeleton: the parts and the messages whose contents fill its slots. */
+export interface Layout {
+  parts: readonly Part[];
+  messages: readonly ChatMessage[];
+}
+
+/** Length (UTF-16) of a layout's text, without building it. */
+export function layoutLength(l: Layout): number {
+  let n = 0;
+  for (const p of l.parts) n += typeof p === 'number' ? l.messages[p]!.content.length : p.length;
+  return n;
+}
+
+/** A layout's text. */
+export function layoutText(l: Layout): string {
+  let out = '';
+  for (const p of l.parts) out += typeof p === 'number' ? l.messages[p]!.content : p;
+  return out;
+}
+
+/**
+ * True when `a`'s text is a prefix of `b`'s whatever the contents are: `b`'s messages start with
+ * `a`'s (the same objects), both skeletons agree part by part and `a`'s last literal begins `b`'s
+ * literal at that place. False means only "not proven"; compare the texts then.
+ */
+export function surelyPrefix(a: Layout, b: Layout): boolean {
+  const n = a.parts.length;
+  if (a.messages.length > b.messages.length || n > b.parts.length) return false;
+  for (let j = 0; j < a.messages.length; j += 1) if (a.messages[j] !== b.messages[j]) return false;
+  for (let k = 0; k < n - 1; k += 1) if (a.parts[k] !== b.parts[k]) return false;
+  const last = a.parts[n - 1];
+  const other = b.parts[n - 1];
+  return typeof last === 'string' && typeof other === 'string' && other.startsWith(last);
 }
 
 /** Noncharacters: the masking rule's markers and probes; no content or literal of a located shape holds one. */
@@ -153,8 +197,7 @@ export class Skeletons {
     return !source.includes(OPEN) && !source.includes(CLOSE);
   }
 
-  private readonly shapes = new Map<string, Part[] | string>();
-  private readonly clean = new WeakSet<Part[]>();
+  private readonly clean = new WeakSet<readonly Part[]>();
 
   constructor(private readonly program: { body: unknown[] }) {}
 
@@ -167,20 +210,51 @@ export class Skeletons {
     return out;
   }
 
+  private last = { bos: '', eos: '', pad: '', unk: '', key: '' };
+
+  /** The special tokens' part of a shape key (rebuilt only when a token differs from the last call's). */
+  private tokensKey(t: SpecialTokens): string {
+    const l = this.last;
+    if (l.key === '' || l.bos !== t.bos_token || l.eos !== t.eos_token || l.pad !== t.pad_token || l.unk !== t.unk_token) {
+      this.last = { bos: t.bos_token, eos: t.eos_token, pad: t.pad_token, unk: t.unk_token, key: `\u0000${t.bos_token}\u0000${t.eos_token}\u0000${t.pad_token}\u0000${t.unk_token}` };
+    }
+    return this.last.key;
+  }
+
+  /** Shapes as a trie over roles, one per special-token set; a node holds the entries without and with the generation prompt. */
+  private roots = new Map<string, ShapeNode>();
+  private count = 0;
+
   private entry(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens, globals: () => Record<string, unknown>): Part[] | string | undefined {
-    let key = `${addGenerationPrompt ? 1 : 0}\u0000${tokens.bos_token}\u0000${tokens.eos_token}\u0000${tokens.pad_token}\u0000${tokens.unk_token}`;
+    const tk = this.tokensKey(tokens);
+    let node: ShapeNode | undefined = this.roots.get(tk);
+    if (!node) {
+      node = newNode();
+      this.roots.set(tk, node);
+    }
     for (const m of messages) {
       if (!plainMessage(m)) return undefined;
-      key += `\u0000${m.role}`;
+      let next: ShapeNode | undefined = node.next.get(m.role);
+      if (!next) {
+        next = newNode();
+        node.next.set(m.role, next);
+      }
+      node = next;
     }
-    let entry = this.shapes.get(key);
+    const slot = addGenerationPrompt ? 1 : 0;
+    let entry = node.entries[slot];
     if (entry === undefined) {
       entry = traceRender(this.program, globals(), messages, tokens);
-      if (this.shapes.size >= MAX_SHAPES) this.shapes.clear();
-      this.shapes.set(key, entry);
+      if (this.count >= MAX_SHAPES) {
+        this.roots = new Map();
+        this.count = 0;
+      }
+      this.count += 1;
+      node.entries[slot] = entry;
     }
     return entry;
   }
+
 
   /**
    * Where each message's content lands in the render of `messages` (`{start, end}` in UTF-16), or
@@ -191,13 +265,9 @@ export class Skeletons {
    * rendering) when the shape has no skeleton or a reserved character appears anywhere.
    */
   regions(messages: readonly ChatMessage[], tokens: SpecialTokens, globals: () => Record<string, unknown>): Array<{ start: number; end: number } | string> | undefined {
-    const entry = this.entry(messages, false, tokens, globals);
-    if (entry === undefined || typeof entry === 'string') return undefined;
     if (messages.some((m) => RESERVED_ANY.test(m.content))) return undefined;
-    if (!this.clean.has(entry)) {
-      if (entry.some((p) => typeof p === 'string' && RESERVED_ANY.test(p))) return undefined;
-      this.clean.add(entry);
-    }
+    const entry = this.layout(messages, false, tokens, globals)?.parts;
+    if (!entry) return undefined;
     const starts: number[] = messages.map(() => -1);
     const counts: number[] = messages.map(() => 0);
     let pos = 0;
@@ -212,10 +282,27 @@ export class Skeletons {
     return messages.map((m, i) => (counts[i] === 1 ? { start: starts[i]!, end: starts[i]! + m.content.length } : "the template does not render this message's content exactly once, as written"));
   }
 
+  /**
+   * The layout of `messages`' render, when its shape has a skeleton whose literals hold no reserved
+   * character (so, with contents free of them too, the text is the render exactly, with nothing
+   * for the generation-mark stripping to remove); else undefined.
+   */
+  layout(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens, globals: () => Record<string, unknown>): Layout | undefined {
+    const entry = this.entry(messages, addGenerationPrompt, tokens, globals);
+    if (entry === undefined || typeof entry === 'string') return undefined;
+    if (!this.clean.has(entry)) {
+      if (entry.some((p) => typeof p === 'string' && RESERVED_ANY.test(p))) return undefined;
+      this.clean.add(entry);
+    }
+    return { parts: entry, messages };
+  }
+
   /** Why the shape of `messages` renders in full ('' when it has a skeleton; undefined when not traced yet). */
   explain(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens): string | undefined {
-    const key = `${addGenerationPrompt ? 1 : 0}\u0000${tokens.bos_token}\u0000${tokens.eos_token}\u0000${tokens.pad_token}\u0000${tokens.unk_token}${messages.map((m) => `\u0000${m.role}`).join('')}`;
-    const e = this.shapes.get(key);
+    let node = this.roots.get(this.tokensKey(tokens));
+    for (const m of messages) node = node?.next.get(m.role);
+    const e = node?.entries[addGenerationPrompt ? 1 : 0];
     return e === undefined ? undefined : typeof e === 'string' ? e : '';
   }
+
 }

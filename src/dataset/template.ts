@@ -7,7 +7,7 @@
 import { Environment, parse, tokenize } from '@huggingface/jinja';
 import { PythonInterpreter, patchStringBuiltins } from './jinjaPython';
 import { RowError } from './rowError';
-import { Skeletons } from './skeleton';
+import { Skeletons, type Layout } from './skeleton';
 
 /** One chat message after the dataset format was applied. */
 export interface ChatMessage {
@@ -136,6 +136,11 @@ export class ChatTemplate {
   /** Each message's region in the render of `messages` from its skeleton (see Skeletons.regions), or undefined (locate by rendering). */
   regions(messages: readonly ChatMessage[], tokens: SpecialTokens): Array<{ start: number; end: number } | string> | undefined {
     return this.skeletons?.regions(messages, tokens, () => this.globals(messages, false, tokens));
+  }
+
+  /** The skeleton layout of a render (see Skeletons.layout); callers ensure no content holds a reserved character. */
+  layout(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens): Layout | undefined {
+    return this.skeletons?.layout(messages, addGenerationPrompt, tokens, () => this.globals(messages, addGenerationPrompt, tokens));
   }
 
   /** Why `messages`' shape renders through the interpreter ('' when it has a skeleton, undefined when not seen yet). */
