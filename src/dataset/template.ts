@@ -97,8 +97,9 @@ export class ChatTemplate {
   /**
    * Compiles `source`; a syntax error names the template. `now` gives the instant
    * `strftime_now` formats (tests fix it; every render of one call uses one instant).
+   * `specialise: false` renders every conversation through the interpreter (the reference).
    */
-  constructor(readonly source: string, readonly name = '(inline)', private readonly now: () => Date = () => new Date()) {
+  constructor(readonly source: string, readonly name = '(inline)', private readonly now: () => Date = () => new Date(), specialise = true) {
     patchStringBuiltins();
     this.hasGenerationTags = /\{%-?\s*generation\s*-?%\}/.test(source);
     try {
@@ -110,7 +111,7 @@ export class ChatTemplate {
     } catch (err) {
       throw new Error(`chat template ${name}: ${(err as Error).message}`);
     }
-    this.skeletons = Skeletons.usable(source) ? new Skeletons(this.program) : undefined;
+    this.skeletons = specialise && Skeletons.usable(source) ? new Skeletons(this.program) : undefined;
   }
 
   /** Renders `messages` to text; a template that raises becomes a `template_error` bad row. */

@@ -1,0 +1,147 @@
+/**
+ * Render specialisation equals the interpreter: on every real template of the corpora and on
+ * seeded random conversations (odd role orders, empty and padded contents, special-token text,
+ * emoji, think tags), a template with skeletons renders, locates turns, proves prefixes and spans
+ * conversations exactly as one that renders everything through the interpreter, bad rows included.
+ * Templates that look inside a content keep no skeleton.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { lazyRender, startsWith } from '../../src/dataset/lazyRender';
+import { conversationSpans } from '../../src/dataset/masking';
+import { RowError } from '../../src/dataset/rowError';
+import { ChatTemplate, type ChatMessage, type SpecialTokens } from '../../src/dataset/template';
+import { TextTokenizer } from '../../src/dataset/tokenizer';
+import { rng } from '../seededRandom';
+
+const fixtures = join(__dirname, '..', 'fixtures');
+const masking = join(fixtures, 'masking');
+const FIXED_NOW = new Date(2025, 5, 1, 12, 0, 0);
+const CONTENTS = ['', ' ', 'hello', '  padded answer  ', '\n\nleading lines', 'multi\nline\ntext', 'x<|im_end|>y', '<think>why</think>the answer', 'emoji 😄 and 東京', 'tab\tand "quotes"', 'None', 'True', '{{ not jinja }}', '</s>', '<|eot_id|>'];
+const ROLES = ['system', 'user', 'assistant', 'tool'] as const;
+
+function conversation(r: () => number): ChatMessage[] {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const out: ChatMessage[] = [];
+  if (r() < 0.3) out.push({ role: 'system', content: pick(CONTENTS) });
+  const turns = 1 + Math.floor(r() * 3);
+  for (let t = 0; t < turns; t += 1) {
+    // Mostly alternating, sometimes an odd order (templates that raise on it must agree too).
+    out.push({ role: r() < 0.9 ? 'user' : pick(ROLES), content: pick(CONTENTS) });
+    out.push({ role: r() < 0.9 ? 'assistant' : pick(ROLES), content: pick(CONTENTS) });
+  }
+  return out;
+}
+
+function outcome<T>(fn: () => T): T | { error: string; message: string } {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof RowError) return { error: err.kind, message: err.message };
+    throw err;
+  }
+}
+
+interface Family { name: string; source: string; tokenizer: TextTokenizer }
+
+/** Every real template with a tokenizer carrying its special tokens (the masking corpora's own setup). */
+function families(): Family[] {
+  const out: Family[] = [];
+  for (const d of readdirSync(masking).filter((f) => existsSync(join(masking, f, 'vectors.json'))).sort()) {
+    const json = (f: string) => JSON.parse(readFileSync(join(masking, d, f), 'utf8')) as Record<string, unknown>;
+    const config = json('tokenizer_config.json');
+    out.push({ name: d, source: config['chat_template'] as string, tokenizer: new TextTokenizer({ tokenizerJson: json('tokenizer.json'), tokenizerConfig: config }) });
+  }
+  const vectors = join(masking, 'corpus', 'vectors');
+  const bases = new Map<string, Record<string, unknown>>();
+  for (const f of readdirSync(vectors).filter((x) => x.endsWith('.json')).sort()) {
+    const v = JSON.parse(readFileSync(join(vectors, f), 'utf8')) as { template: string; template_file: string; tokenizer_file?: string; bos_token: string | null; eos_token: string; pad_token: string; added_tokens: Array<{ id: number; content: string; special: boolean }> };
+    const tf = v.tokenizer_file ?? 'corpus/tokenizer.json';
+    if (!bases.has(tf)) bases.set(tf, JSON.parse(readFileSync(join(masking, tf), 'utf8')) as Record<string, unknown>);
+    const base = bases.get(tf)!;
+    const added = [...((base['added_tokens'] ?? []) as unknown[]), ...v.added_tokens.map((t) => ({ id: t.id, content: t.content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: t.special }))];
+    const tokenizer = new TextTokenizer({ tokenizerJson: { ...base, added_tokens: added }, tokenizerConfig: { bos_token: v.bos_token, eos_token: v.eos_token, pad_token: v.pad_token } });
+    out.push({ name: f.replace(/\.json$/, ''), source: readFileSync(join(masking, '..', v.template_file), 'utf8'), tokenizer });
+  }
+  const renders = JSON.parse(readFileSync(join(fixtures, 'dataset-render', 'renders.json'), 'utf8')) as { templates: Record<string, string> };
+  const plain = out[0]!.tokenizer;
+  for (const [name, source] of Object.entries(renders.templates)) out.push({ name: `dataset-render/${name}`, source, tokenizer: plain });
+  return out;
+}
+
+describe('skeleton renders equal the interpreter on the real-template corpora', () => {
+  const all = families();
+  let specialised = 0;
+  it('covers the corpora', () => assert.ok(all.length >= 40, `found ${all.length}`));
+  for (const f of all) {
+    it(f.name, () => {
+      const fast = new ChatTemplate(f.source, f.name, () => FIXED_NOW);
+      const slow = new ChatTemplate(f.source, f.name, () => FIXED_NOW, false);
+      const tokens: SpecialTokens = f.tokenizer.special;
+      const r = rng(f.name.length * 7919 + 17);
+      for (let k = 0; k < 24; k += 1) {
+        const messages = conversation(r);
+        const where = `${f.name} / ${JSON.stringify(messages.map((m) => m.role))} / case ${k}`;
+        for (const gen of [false, true]) {
+          assert.deepEqual(outcome(() => fast.renderSpans(messages, gen, tokens)), outcome(() => slow.renderSpansFull(messages, gen, tokens)), `${where} / render gen=${gen}`);
+        }
+        for (let i = 0; i <= messages.length; i += 1) {
+          const head = messages.slice(0, i);
+          const want = outcome(() => slow.render(messages, false, tokens).startsWith(slow.render(head, true, tokens)));
+          const got = outcome(() => startsWith(lazyRender(fast, messages, false, tokens, true), lazyRender(fast, head, true, tokens, true)));
+          assert.deepEqual(got, want, `${where} / prefix ${i}`);
+        }
+        for (const trainOn of ['assistant', 'completion'] as const) {
+          assert.deepEqual(outcome(() => conversationSpans(messages, f.tokenizer, fast, trainOn)), outcome(() => conversationSpans(messages, f.tokenizer, slow, trainOn)), `${where} / spans ${trainOn}`);
+        }
+      }
+      if (fast.skeletonVerdict([{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }], false, tokens) === '') specialised += 1;
+    });
+  }
+  it('specialises a good share of them (the fast path is exercised)', (t) => {
+    t.diagnostic(`${specialised} of ${all.length} templates have a skeleton for a user/assistant exchange`);
+    assert.ok(specialised >= 10, `${specialised} of ${all.length}`);
+  });
+});
+
+describe('a template that looks inside a content keeps no skeleton', () => {
+  const tokens: SpecialTokens = { bos_token: '<s>', eos_token: '</s>', pad_token: '', unk_token: '' };
+  const chat: ChatMessage[] = [{ role: 'user', content: '  Hi  ' }, { role: 'assistant', content: '' }];
+  const cases: Record<string, string> = {
+    'a filter': '{% for m in messages %}{{ m.content | trim }}{% endfor %}',
+    'a comparison': "{% for m in messages %}{% if m.content == '' %}E{% else %}{{ m.content }}{% endif %}{% endfor %}",
+    'truthiness': '{% for m in messages %}{% if m.content %}{{ m.content }}{% endif %}{% endfor %}',
+    'a method': '{% for m in messages %}{{ m.content.strip() }}{% endfor %}',
+    'a test with in': "{% for m in messages %}{{ 'H' in m.content }}{% endfor %}",
+    'a concatenation then a filter': "{% for m in messages %}{{ ('[' + m.content + ']') | trim }}{% endfor %}",
+    'a ~ concatenation then a length': "{% for m in messages %}{{ (m.role ~ m.content) | length }}{% endfor %}",
+    'a set block then a filter': '{% for m in messages %}{% set x %}{{ m.content }}{% endset %}{{ x | trim }}{% endfor %}',
+    'a macro result then a filter': '{% macro show(m) %}{{ m.content }}{% endmacro %}{% for m in messages %}{{ show(m) | trim }}{% endfor %}',
+    'a filter block': '{% for m in messages %}{% filter upper %}{{ m.content }}{% endfilter %}{% endfor %}',
+    'json': '{{ messages | tojson }}',
+    'the clock': "{{ strftime_now('%Y') }}{% for m in messages %}{{ m.content }}{% endfor %}",
+    'a raise': "{{ raise_exception('no') }}",
+  };
+  for (const [name, source] of Object.entries(cases)) {
+    it(name, () => {
+      const fast = new ChatTemplate(source, name, () => FIXED_NOW);
+      const slow = new ChatTemplate(source, name, () => FIXED_NOW, false);
+      assert.deepEqual(outcome(() => fast.render(chat, false, tokens)), outcome(() => slow.render(chat, false, tokens)));
+      const verdict = fast.skeletonVerdict(chat, false, tokens);
+      assert.ok(verdict !== undefined && verdict !== '', `${name}: expected no skeleton, got ${JSON.stringify(verdict)}`);
+    });
+  }
+
+  it('keeps one for output, concatenation and macros that only write contents out', () => {
+    const source = "{% macro show(m) %}<{{ m.role }}>{{ m.content }}{% endmacro %}{% for m in messages %}{{ show(m) }}{{ '|' ~ m.content ~ '|' }}{{ 'x' + m.content }}{% endfor %}{% if add_generation_prompt %}<gen>{% endif %}";
+    const fast = new ChatTemplate(source, 'writer');
+    const slow = new ChatTemplate(source, 'writer', undefined, false);
+    for (const content of ['', ' a ', 'b\nc']) {
+      const msgs = chat.map((m) => ({ ...m, content }));
+      assert.equal(fast.render(msgs, true, tokens), slow.render(msgs, true, tokens));
+    }
+    assert.equal(fast.skeletonVerdict(chat, true, tokens), '');
+  });
+});
