@@ -4,10 +4,9 @@
  * or a second render sees: exact duplicates, EOS cut off by truncation while pad == eos, and a
  * training render that differs from the inference render (generation prompt).
  */
-import * as crypto from 'node:crypto';
-import { createHash } from 'node:crypto';
 import { DigestSet } from './digestSet';
 import { cleanContents, lazyRender, startsWith } from './lazyRender';
+import { lineDigest } from './lineDigest';
 import { readLines } from './lineReader';
 import type { PreviewSession } from './session';
 import type { ChatMessage } from './template';
@@ -64,15 +63,9 @@ export function conversationWarnings(session: PreviewSession, messages: ChatMess
   return out;
 }
 
-const sha1 = createHash('sha1');
-/** SHA-1 of `text` (UTF-8), one shot where the runtime has `crypto.hash`. */
-const digestOf: (text: string) => Buffer = typeof (crypto as { hash?: unknown }).hash === 'function'
-  ? (text) => (crypto as unknown as { hash(a: string, d: string, e: 'buffer'): Buffer }).hash('sha1', text, 'buffer')
-  : (text) => sha1.copy().update(text).digest();
-
 /** Runs the doctor over `file`; `onProgress(bytes)` is called every ~1000 lines; `signal` cancels. */
 export async function runDoctor(file: string, session: PreviewSession, onIssue: (i: DoctorIssue) => void, opts: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {}): Promise<DoctorSummary> {
-  // 52 bits of each line's SHA-1, in a compact table (a million lines in about 24 MB).
+  // A 52-bit digest of each line's text, in a compact table (a million lines in about 24 MB).
   const seen = new DigestSet();
   const sum: DoctorSummary = { lines: 0, examples: 0, truncated: 0, badRows: 0, bytes: 0, cancelled: false };
   const onLine = (line: string, bytes: number): void => {
@@ -82,9 +75,7 @@ export async function runDoctor(file: string, session: PreviewSession, onIssue: 
     const trimmed = line.trim();
     if (trimmed === '') return;
     const n = sum.lines;
-    const digest = digestOf(trimmed);
-    const hash = digest.readUInt32BE(0) * 0x100000 + (digest.readUInt32BE(4) >>> 12);
-    const first = seen.firstOrAdd(hash, n);
+    const first = seen.firstOrAdd(lineDigest(trimmed), n);
     if (first !== undefined) {
       onIssue({ line: n, kind: 'duplicate', severity: 'warning', firstLine: first, message: `exact duplicate of line ${first}: it is trained twice; delete it unless that is intended` });
     }

@@ -34,9 +34,11 @@ export interface Encoded {
   fullLength: number;
 }
 
+/** First occurrence of `x` lying wholly inside `s[from, to)` (searching only that window), or -1. */
 function find(s: string, x: string, from: number, to: number): number {
-  const p = s.indexOf(x, from);
-  return p >= 0 && p + x.length <= to ? p : -1;
+  if (to < from) return -1;
+  const p = s.substring(from, to).indexOf(x);
+  return p >= 0 ? from + p : -1;
 }
 
 function findMarker(text: string, start: number, end: number, markers: string[]): [number, number] | undefined {
@@ -94,7 +96,7 @@ export function assistantSpans(c: Ctx): { spans: Array<[number, number]>; insert
   const eos = c.tokens.eos_token;
   const markers = markersFor(eos);
   // From the skeleton when the shape has one (equal to differential rendering; see Skeletons.regions).
-  const regions = c.template.regions(c.messages, c.tokens) ?? c.messages.map((_, j) => locate(c.full, c.template, c.messages, j, c.tokens));
+  const regions = (c.clean === true ? c.template.regions(c.messages, c.tokens) : undefined) ?? c.messages.map((_, j) => locate(c.full, c.template, c.messages, j, c.tokens));
   const known = regions.filter((r): r is Region => typeof r !== 'string');
   const spans: Array<[number, number]> = [];
   const inserts: number[] = [];

@@ -262,10 +262,10 @@ export class Skeletons {
    * differential rendering finds, without the probe renders: the probe render has the same shape,
    * so it is the same skeleton with the probe written in; when no literal and no content holds a
    * probe character, the texts agree exactly up to the slot and after it. Undefined (locate by
-   * rendering) when the shape has no skeleton or a reserved character appears anywhere.
+   * rendering) when the shape has no skeleton or a literal holds a reserved character. Callers
+   * ensure no content holds one (masking checks every content first).
    */
   regions(messages: readonly ChatMessage[], tokens: SpecialTokens, globals: () => Record<string, unknown>): Array<{ start: number; end: number } | string> | undefined {
-    if (messages.some((m) => RESERVED_ANY.test(m.content))) return undefined;
     const entry = this.layout(messages, false, tokens, globals)?.parts;
     if (!entry) return undefined;
     const starts: number[] = messages.map(() => -1);

@@ -134,7 +134,7 @@ export class ChatTemplate {
     return stripGenerationMarks(this.renderRaw(messages, addGenerationPrompt, tokens));
   }
 
-  /** Each message's region in the render of `messages` from its skeleton (see Skeletons.regions), or undefined (locate by rendering). */
+  /** Each message's region in the render of `messages` from its skeleton (see Skeletons.regions; no content may hold a reserved character), or undefined (locate by rendering). */
   regions(messages: readonly ChatMessage[], tokens: SpecialTokens): Array<{ start: number; end: number } | string> | undefined {
     return this.skeletons?.regions(messages, tokens, () => this.globals(messages, false, tokens));
   }
