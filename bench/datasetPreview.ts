@@ -4,31 +4,33 @@
  *    recovered offsets) over that of the Rust `tokenizers` on the same rendered conversations,
  *    single-threaded, per tokenizer (real GPT-2 byte-level BPE and Phi-3 SentencePiece-style BPE
  *    from the shared data); ids and offsets must be identical (mismatches are counted).
- *  - first_screen_ms: from nothing to the first screen of rows (12 lines) of a 1 GB, 1M-line
- *    JSONL previewed: recipe + tokenizer loaded, the file's start streamed, every row rendered,
- *    tokenized and masked.
+ *  - first_screen_ms: from nothing to the first screen of rows (FIRST_SCREEN_ROWS lines) of a
+ *    1 GB, 1M-line JSONL as the panel host sends it before anything else: recipe + tokenizer
+ *    loaded, only the file's first lines read, every row rendered, tokenized, masked and turned
+ *    into panel rows (src/dataset/firstScreen.ts).
  *  - doctor_mb_per_s: the dataset doctor's streamed pass over the same file (capped by
  *    --doctor-seconds; the bytes checked are recorded), and peak_rss_mb of this process until then
- *    (before the tokenizer comparison loads its large vocabularies).
+ *    (before the tokenizer comparison loads its large vocabularies). The pass is single-threaded
+ *    and CPU-bound, so on a shared machine its wall-clock rate follows the load: the CPU seconds it
+ *    used and the rate per CPU second are recorded next to it (`doctor.cpu_seconds`, `doctor.mb_per_cpu_s`).
  * Writes bench/results/dataset-preview.json and .md. The 1 GB file lives in bench/work/ (ignored).
  *
  *   python examples/tiny/make_tiny.py && npx tsx bench/datasetPreview.ts [--lines 1000000] [--doctor-seconds 120]
  */
 import { execFileSync } from 'node:child_process';
-import { createReadStream, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { runDoctor } from '../src/dataset/doctor';
+import { firstScreen } from '../src/dataset/firstScreen';
+import { FIRST_SCREEN_ROWS } from '../src/dataset/previewProtocol';
 import { loadSession } from '../src/dataset/session';
 import { ChatTemplate } from '../src/dataset/template';
 import { TextTokenizer } from '../src/dataset/tokenizer';
 import { chatRow, generateJsonl, peakRssMb, rng } from './datasetPreviewParts';
 
 const root = path.resolve(__dirname, '..');
-/** Rows of the panel's first screen (its first request, webview-ui/preview/main.ts WINDOW). */
-const FIRST_SCREEN_ROWS = 12;
 const work = path.join(root, 'bench', 'work');
 const builtin = path.join(root, 'python-backend', 'src', 'qlora_studio', 'data', 'builtin_templates');
 const shared = process.env['QLORA_SHARED_DATA'] ?? path.resolve(root, '..', '..', 'shared', 'data');
@@ -59,19 +61,9 @@ function tokenizeBench(name: string, dir: string, texts: string[]) {
   return { ts_seconds: +best.toFixed(4), rust_seconds: +rust.seconds.toFixed(4), ts_over_rust: +(rust.seconds / best).toFixed(3), chars, texts: texts.length, id_mismatches: idMismatch, offset_mismatches: offsetMismatch };
 }
 
-async function firstLines(file: string, n: number): Promise<string[]> {
-  const rl = readline.createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
-  const out: string[] = [];
-  for await (const line of rl) {
-    out.push(line);
-    if (out.length >= n) break;
-  }
-  rl.close();
-  return out;
-}
-
 async function main(): Promise<void> {
   mkdirSync(work, { recursive: true });
+  const loadBefore = os.loadavg().map((x) => +x.toFixed(2));
   // The 1 GB file, previewed through the tiny example's recipe (its real tokenizer and template).
   const lines = Number(args.lines);
   const file = path.join(work, 'dataset-1g.jsonl');
@@ -82,16 +74,19 @@ async function main(): Promise<void> {
   writeFileSync(recipe, `base_model: ${path.join(root, 'examples', 'tiny', 'model')}\ndata:\n  train: ./dataset-1g.jsonl\n  chat_template: tokenizer\n  max_seq_len: 2048\n`);
   const t0 = performance.now();
   const session = loadSession(recipe, builtin);
-  const rows = (await firstLines(file, FIRST_SCREEN_ROWS)).map((l) => session.previewLine(l));
-  const firstScreen = performance.now() - t0;
+  const rows = await firstScreen(file, session, FIRST_SCREEN_ROWS);
+  const firstScreenMs = performance.now() - t0;
   const okRows = rows.filter((p) => p.ok).length;
 
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), Number(args['doctor-seconds']) * 1000);
   let findings = 0;
   const d0 = performance.now();
+  const c0 = process.cpuUsage();
   const summary = await runDoctor(file, session, () => { findings += 1; }, { signal: ac.signal });
   const doctorS = (performance.now() - d0) / 1000;
+  const cpu = process.cpuUsage(c0);
+  const doctorCpuS = (cpu.user + cpu.system) / 1e6;
   clearTimeout(timer);
   const size = statSync(file).size;
   const peakRss = peakRssMb(); // before the tokenizer comparison, which loads large vocabularies
@@ -105,14 +100,14 @@ async function main(): Promise<void> {
 
   const ratios = Object.values(tokenize).map((t) => t.ts_over_rust);
   const result = {
-    first_screen_ms: +firstScreen.toFixed(1),
+    first_screen_ms: +firstScreenMs.toFixed(1),
     doctor_mb_per_s: +(summary.bytes / 1e6 / doctorS).toFixed(2),
     peak_rss_mb: +peakRss.toFixed(1),
     ts_over_rust_tokenize: Math.min(...ratios),
     targets: { first_screen_ms: 300, doctor_mb_per_s: 50, peak_rss_mb: 300, ts_over_rust_tokenize: 0.5 },
     file: { path: path.relative(root, file), bytes: size, lines, generate_s: +genS.toFixed(1) },
     first_screen: { rows: rows.length, ok_rows: okRows },
-    doctor: { bytes_checked: summary.bytes, lines_checked: summary.lines, seconds: +doctorS.toFixed(1), complete: !summary.cancelled, examples: summary.examples, bad_rows: summary.badRows, findings },
+    doctor: { bytes_checked: summary.bytes, lines_checked: summary.lines, seconds: +doctorS.toFixed(1), cpu_seconds: +doctorCpuS.toFixed(1), mb_per_cpu_s: +(summary.bytes / 1e6 / doctorCpuS).toFixed(2), load_avg_before: loadBefore, complete: !summary.cancelled, examples: summary.examples, bad_rows: summary.badRows, findings },
     tokenize,
     command: `npx tsx bench/datasetPreview.ts --lines ${lines} --doctor-seconds ${args['doctor-seconds']}`,
     date: new Date().toISOString(),

@@ -40,6 +40,9 @@ export const previewStats = z.object({
 });
 export type PreviewStats = z.infer<typeof previewStats>;
 
+/** Rows the panel asks for at once, and the host sends unasked on opening: about one screen. */
+export const FIRST_SCREEN_ROWS = 12;
+
 export const rowFilter = z.enum(['all', 'bad', 'truncated']);
 export type RowFilter = z.infer<typeof rowFilter>;
 

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
+import { firstScreen } from '../dataset/firstScreen';
 import { LineIndex } from '../dataset/lineIndex';
 import { hostToPreview, previewToHost, toPreviewRow, type HostToPreview, type PreviewToHost, type RowFilter } from '../dataset/previewProtocol';
 import { StatsBuilder } from '../dataset/previewStats';
@@ -64,6 +65,15 @@ class PreviewPanel implements vscode.Disposable {
       case 'ready': {
         const d = this.session.data;
         this.post({ type: 'init', file: this.file, recipe: this.session.recipePath, maxSeqLen: d.max_seq_len, packing: d.packing });
+        // The first screen goes out before the file is indexed or scanned: only its lines are read.
+        const first = await firstScreen(this.file, this.session).catch((err: unknown) => {
+          this.ctx.log.warn(`dataset preview: first screen: ${String(err)}`);
+          return [];
+        });
+        if (first.length && !this.selection && !this.ac.signal.aborted) {
+          this.post({ type: 'rows', start: 0, rows: first });
+          this.post({ type: 'count', count: first.length, filter: 'all', search: '' });
+        }
         let last = 0;
         void this.index.build(() => {
           if (!this.selection && Date.now() - last > 200) {

@@ -7,17 +7,19 @@
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import { hostToPreview, type HostToPreview, type PreviewRow, type PreviewStats, type PreviewToHost, type RowFilter } from '../../src/dataset/previewProtocol';
+import { FIRST_SCREEN_ROWS, hostToPreview, type HostToPreview, type PreviewRow, type PreviewStats, type PreviewToHost, type RowFilter } from '../../src/dataset/previewProtocol';
 import { assertNever } from '../../src/util/assertNever';
 import { createBridge, el } from '../shared/bridge';
 import './preview.css';
 
 const ROW_H = 132;
 /** Rows asked for at once: about one screen, so the first screen needs no more work than it shows. */
-const WINDOW = 12;
+const WINDOW = FIRST_SCREEN_ROWS;
 const bridge = createBridge<HostToPreview, PreviewToHost>(hostToPreview, (error) => bridge.post({ type: 'error', message: `bad host message: ${error}` }));
 
 let count = 0;
+/** The selection the last `count` described. */
+let shown: { filter: RowFilter; search: string } = { filter: 'all', search: '' };
 let maxSeqLen = 0;
 let packing = false;
 const cache = new Map<number, PreviewRow>();
@@ -118,14 +120,19 @@ bridge.onMessage((msg) => {
       packing = msg.packing;
       header.textContent = `${msg.file} — following ${msg.recipe} (max_seq_len ${msg.maxSeqLen})`;
       return;
-    case 'count':
-      if (msg.count !== count || msg.filter !== filterSelect.value) {
+    case 'count': {
+      // Every row stays where it is while the unfiltered list only grows (the host indexing the
+      // file after sending the first screen); any other change renumbers the rows.
+      const grows = msg.filter === 'all' && !msg.search && shown.filter === 'all' && !shown.search && msg.count >= count;
+      if (!grows) {
         cache.clear();
         asked.clear();
       }
+      shown = { filter: msg.filter, search: msg.search };
       count = msg.count;
       draw();
       return;
+    }
     case 'rows':
       msg.rows.forEach((r, i) => cache.set(msg.start + i, r));
       draw();
