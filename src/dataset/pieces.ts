@@ -23,20 +23,21 @@ function alternatives(special: readonly string[]): string | undefined {
   return special.length ? special.map(escapeRe).join('|') : undefined;
 }
 
-const markers = new WeakMap<readonly string[], RegExp | null>();
+interface Marker { re: RegExp; firsts: string[] }
+const markers = new WeakMap<readonly string[], Marker | null>();
 
 /** `text` with every special-token occurrence wrapped in markers (leftmost first, longest wins). */
 export function markText(text: string, special: readonly string[]): string {
-  let re = markers.get(special);
-  if (re === undefined) {
+  let m = markers.get(special);
+  if (m === undefined) {
     const alt = alternatives(special);
-    re = alt ? new RegExp(alt, 'g') : null;
-    markers.set(special, re);
+    m = alt ? { re: new RegExp(alt, 'g'), firsts: [...new Set(special.map((t) => t[0]!))] } : null;
+    markers.set(special, m);
   }
-  if (!re) return text;
-  re.lastIndex = 0;
-  // Only texts that hold a special token pay for the replacement.
-  return re.test(text) ? text.replace(re, (x) => `${MARK_OPEN}${x}${MARK_CLOSE}`) : text;
+  // A text holding none of the tokens' first characters holds no token (one native scan each).
+  if (!m || !m.firsts.some((c) => text.includes(c))) return text;
+  m.re.lastIndex = 0;
+  return m.re.test(text) ? text.replace(m.re, (x) => `${MARK_OPEN}${x}${MARK_CLOSE}`) : text;
 }
 
 /** Each message with `markText` applied to its content, or undefined when none changed. */

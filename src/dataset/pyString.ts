@@ -34,18 +34,15 @@ export function pyStrip(s: string): string {
 export function codePointIndex(s: string): (utf16: number) => number {
   const high = /[\uD800-\uDBFF]/g;
   if (!high.test(s)) return (i) => i;
-  let at = 0;
-  let highs = 0;
+  // Positions of the high surrogates that share a code point with the next unit, found once.
+  const at: number[] = [];
+  high.lastIndex = 0;
+  for (let m = high.exec(s); m && m.index < s.length - 1; m = high.exec(s)) at.push(m.index);
+  let k = 0;
   return (i) => {
-    const stop = Math.min(i, s.length - 1);
-    if (stop < at) {
-      at = 0;
-      highs = 0;
-    }
-    high.lastIndex = at;
-    for (let m = high.exec(s); m && m.index < stop; m = high.exec(s)) highs += 1;
-    at = Math.max(at, stop);
-    return i - highs;
+    if (k > 0 && at[k - 1]! >= i) k = 0;
+    while (k < at.length && at[k]! < i) k += 1;
+    return i - k;
   };
 }
 

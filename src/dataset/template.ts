@@ -51,6 +51,7 @@ function rangeFn(...args: number[]): number[] {
 /** Noncharacters marking where a `{% generation %}` body starts and ends in the raw render. */
 const GEN_OPEN = '\ufdd0';
 const GEN_CLOSE = '\ufdd1';
+const GEN_MARK = /[\ufdd0\ufdd1]/;
 /** Characters message contents may not hold: the masking rule's markers and probes. */
 export const RESERVED = /[\ufdd0-\ufdef]/;
 
@@ -73,7 +74,7 @@ function markGenerationTags(source: string): string {
 }
 
 function stripGenerationMarks(raw: string): Rendered {
-  if (!raw.includes(GEN_OPEN) && !raw.includes(GEN_CLOSE)) return { text: raw, generationSpans: [] };
+  if (!GEN_MARK.test(raw)) return { text: raw, generationSpans: [] };
   let text = '';
   const spans: Array<[number, number]> = [];
   const starts: number[] = [];
