@@ -6,6 +6,7 @@
  */
 import { locate, overlaps, turnName, type Region } from './locate';
 import { knownRender, lazyRender, startsWith, type LazyText } from './lazyRender';
+import { layoutText } from './skeleton';
 import { encodePieces, insertText, markMessages, splitMarked, type Piece } from './pieces';
 import { codePointIndex } from './pyString';
 import { RowError } from './rowError';
@@ -192,7 +193,10 @@ export function conversationSpans(messages: readonly ChatMessage[], tokenizer: T
     if (RESERVED.test(m.content)) throw new RowError('template_error', `message ${i + 1} contains a reserved character (U+FDD0..U+FDEF, Unicode noncharacters); remove it`);
   });
   const tokens = tokenizer.special;
-  const rendered = template.renderSpans(messages, false, tokens);
+  // No content holds a reserved character (checked above): a skeleton layout is the render exactly,
+  // with no generation marks to strip.
+  const layout = template.layout(messages, false, tokens);
+  const rendered = layout ? { text: layoutText(layout), generationSpans: [] } : template.renderSpans(messages, false, tokens);
   const c: Ctx = { full: rendered.text, template, messages, tokens, clean: true };
   const located = template.hasGenerationTags ? { spans: rendered.generationSpans, inserts: [] as number[], inserted: [] as boolean[] } : assistantSpans(c);
   let spans = located.spans;

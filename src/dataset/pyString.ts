@@ -32,12 +32,13 @@ export function pyStrip(s: string): string {
  * in all (the walk restarts for a smaller one).
  */
 export function codePointIndex(s: string): (utf16: number) => number {
-  const high = /[\uD800-\uDBFF]/g;
-  if (!high.test(s)) return (i) => i;
-  // Positions of the high surrogates that share a code point with the next unit, found once.
+  // Positions of the high surrogates that share a code point with the next unit, found in one walk.
   const at: number[] = [];
-  high.lastIndex = 0;
-  for (let m = high.exec(s); m && m.index < s.length - 1; m = high.exec(s)) at.push(m.index);
+  for (let i = 0; i < s.length - 1; i += 1) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) at.push(i);
+  }
+  if (at.length === 0) return (i) => i;
   let k = 0;
   return (i) => {
     if (k > 0 && at[k - 1]! >= i) k = 0;
