@@ -12,6 +12,7 @@ import { parseJsonLine, rowToConversation, type DataConfig } from './rows';
 import { markText, splitMarked } from './pieces';
 import { RowError } from './rowError';
 import { ChatTemplate, RESERVED, type ChatMessage } from './template';
+import { bytesBoundTokens } from './tokenBound';
 import { tokenText, TextTokenizer } from './tokenizer';
 
 /** One line as the trainer sees it, or why it is a bad row. */
@@ -28,6 +29,8 @@ export class PreviewSession {
     readonly template: ChatTemplate | undefined,
     /** Files the session was built from (recipe, tokenizer files, template file): a change to one invalidates it. */
     readonly sources: readonly string[] = [],
+    /** The tokenizer's token count is bounded by UTF-8 bytes (tokenBound.ts), so rows can be judged without tokens. */
+    readonly bytesBoundTokens = false,
   ) {}
 
   private readonly recent = new Map<string, LinePreview>();
@@ -56,14 +59,15 @@ export class PreviewSession {
 
   /**
    * The doctor's verdict on one line: like `previewLine`, but a conversation whose verdict is
-   * certain without tokens (see `surelyTrainedUntruncated`) is not tokenized (`encoded` absent).
+   * certain without tokens (see `surelyTrainedUntruncated`; only for a tokenizer whose token count
+   * the bytes bound, `bytesBoundTokens`) is not tokenized (`encoded` absent).
    */
   checkLine(line: string): LinePreview | { ok: true; messages: ChatMessage[]; encoded?: undefined } {
     try {
       const messages = rowToConversation(parseJsonLine(line), this.data);
       if (typeof messages === 'string' || !this.template) return this.previewLine(line);
       const spanned = conversationSpans(messages, this.tokenizer, this.template, this.data.train_on);
-      if (surelyTrainedUntruncated(spanned, this.data.max_seq_len)) return { ok: true, messages };
+      if (this.bytesBoundTokens && surelyTrainedUntruncated(spanned, this.data.max_seq_len)) return { ok: true, messages };
       const encoded = encodeSpanned(spanned, this.tokenizer, this.data.max_seq_len);
       return { ok: true, messages, encoded, trained: encoded.labels.filter((l) => l !== -100).length };
     } catch (err) {
@@ -113,10 +117,11 @@ export function loadSession(recipePath: string, builtinDir: string): PreviewSess
   const found = tokenizerFolder(recipe.tokenizer ?? recipe.base_model, dir, recipe.revision);
   if ('error' in found) throw new Error(found.error);
   const tokenizerConfig = readJson(path.join(found.folder, 'tokenizer_config.json'), true);
-  const tokenizer = new TextTokenizer({ tokenizerJson: readJson(path.join(found.folder, 'tokenizer.json')), tokenizerConfig });
+  const tokenizerJson = readJson(path.join(found.folder, 'tokenizer.json'));
+  const tokenizer = new TextTokenizer({ tokenizerJson, tokenizerConfig });
   const template = recipe.data.format === 'text' ? undefined : resolveTemplate(recipe.data.chat_template, tokenizerConfig, found.folder, dir, builtinDir);
   const sources = [recipePath, ...['tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja'].map((f) => path.join(found.folder, f)), path.resolve(dir, recipe.data.chat_template)];
-  return new PreviewSession(recipePath, recipe.data, tokenizer, template, sources);
+  return new PreviewSession(recipePath, recipe.data, tokenizer, template, sources, bytesBoundTokens(tokenizerJson));
 }
 
 /** `data.chat_template` -> a compiled template (mirrors python `resolve_chat_template`). */
