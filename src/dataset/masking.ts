@@ -205,7 +205,7 @@ export function conversationSpans(messages: readonly ChatMessage[], tokenizer: T
     pieces = insertText(pieces, located.inserts, tokens.eos_token);
     spans = applyInserts(spans, located.inserted, located.inserts, tokens.eos_token);
   }
-  const text = pieces.map(([t]) => t).join('');
+  const text = pieces.length === 1 ? pieces[0]![0] : pieces.map(([t]) => t).join('');
   const cp = codePointIndex(text);
   let cpSpans = spans.map(([s, e]): [number, number] => [cp(s), cp(e)]);
   switch (trainOn) {

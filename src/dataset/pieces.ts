@@ -42,13 +42,14 @@ export function markText(text: string, special: readonly string[]): string {
 
 /** Each message with `markText` applied to its content, or undefined when none changed. */
 export function markMessages(messages: readonly ChatMessage[], special: readonly string[]): ChatMessage[] | undefined {
-  let changed = false;
-  const out = messages.map((m) => {
+  let out: ChatMessage[] | undefined;
+  messages.forEach((m, i) => {
     const content = markText(m.content, special);
-    if (content !== m.content) changed = true;
-    return { ...m, content };
+    if (content === m.content) return;
+    out ??= messages.map((x) => ({ ...x }));
+    out[i] = { ...m, content };
   });
-  return changed ? out : undefined;
+  return out;
 }
 
 /** The marked render as pieces; a lone marker (the template split a marked string) ends a piece. */
