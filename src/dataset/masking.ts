@@ -8,8 +8,8 @@ import { locate, overlaps, turnName, type Region } from './locate';
 import { knownRender, lazyRender, startsWith, type LazyText } from './lazyRender';
 import { layoutText } from './skeleton';
 import { encodePieces, insertText, markMessages, splitMarked, type Piece } from './pieces';
-import { codePointIndex } from './pyString';
 import { RowError } from './rowError';
+import { LazySpanned } from './spanned';
 import { RESERVED, type ChatMessage, type ChatTemplate, type SpecialTokens } from './template';
 import type { TextTokenizer } from './tokenizer';
 
@@ -206,15 +206,14 @@ export function conversationSpans(messages: readonly ChatMessage[], tokenizer: T
     spans = applyInserts(spans, located.inserted, located.inserts, tokens.eos_token);
   }
   const text = pieces.length === 1 ? pieces[0]![0] : pieces.map(([t]) => t).join('');
-  const cp = codePointIndex(text);
-  let cpSpans = spans.map(([s, e]): [number, number] => [cp(s), cp(e)]);
   switch (trainOn) {
-    case 'all': cpSpans = [[0, cp(text.length)]]; break;
-    case 'completion': cpSpans = cpSpans.slice(-1); break;
+    case 'all': spans = [[0, text.length]]; break;
+    case 'completion': spans = spans.slice(-1); break;
     case 'assistant': break;
     default: { const never: never = trainOn; throw new Error(`unknown train_on ${String(never)}`); }
   }
-  return { text, pieces, spans: cpSpans };
+  // UTF-16 positions here; `spans` reads them as code points.
+  return new LazySpanned(text, pieces, spans);
 }
 
 /**
@@ -223,7 +222,8 @@ export function conversationSpans(messages: readonly ChatMessage[], tokenizer: T
  * one UTF-8 byte of its piece, plus at most one word-start token per piece).
  */
 export function surelyTrainedUntruncated(s: Spanned, maxSeqLen: number): boolean {
-  if (s.spans.length === 0 || s.spans.some(([a, b]) => b <= a)) return false;
+  const empty = s instanceof LazySpanned ? s.count === 0 || s.hasEmptySpan() : s.spans.length === 0 || s.spans.some(([a, b]) => b <= a);
+  if (empty) return false;
   return Buffer.byteLength(s.text, 'utf8') + s.pieces.length + 1 <= maxSeqLen;
 }
 

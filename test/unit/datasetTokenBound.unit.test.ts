@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runDoctor, type DoctorIssue } from '../../src/dataset/doctor';
 import { loadSession, PreviewSession } from '../../src/dataset/session';
+import { LazySpanned } from '../../src/dataset/spanned';
 import { bytesBoundTokens } from '../../src/dataset/tokenBound';
+import { rng } from '../seededRandom';
 import { TextTokenizer } from '../../src/dataset/tokenizer';
 
 const root = join(__dirname, '..', '..');
@@ -71,6 +73,24 @@ describe('doctor findings do not depend on the bound', () => {
       const sb = await runDoctor(file, tokenizeAll, (i) => b.push(i));
       assert.deepEqual(a, b, file);
       assert.deepEqual(sa, sb, file);
+    }
+  });
+});
+
+describe('spans kept in UTF-16 until read', () => {
+  it('tells an empty code-point span from UTF-16 positions exactly as the code points do', () => {
+    const r = rng(13);
+    const units = ['a', '😄', '\ud83d', '\ude00', 'é', '東'];
+    for (let k = 0; k < 3000; k += 1) {
+      let text = '';
+      for (let n = Math.floor(r() * 8); n > 0; n -= 1) text += units[Math.floor(r() * units.length)]!;
+      const spans: Array<[number, number]> = [];
+      for (let n = 1 + Math.floor(r() * 2); n > 0; n -= 1) {
+        const a = Math.floor(r() * (text.length + 1));
+        spans.push([a, Math.min(text.length, a + Math.floor(r() * 3))]);
+      }
+      const lazy = new LazySpanned(text, [[text, false]], spans);
+      assert.equal(lazy.hasEmptySpan(), lazy.spans.some(([a, b]) => b <= a), `${JSON.stringify(text)} ${JSON.stringify(spans)}`);
     }
   });
 });
