@@ -35,18 +35,15 @@ export interface Encoded {
   fullLength: number;
 }
 
-/** First occurrence of `x` lying wholly inside `s[from, to)` (searching only that window), or -1. */
-function find(s: string, x: string, from: number, to: number): number {
-  if (to < from) return -1;
-  const p = s.substring(from, to).indexOf(x);
-  return p >= 0 ? from + p : -1;
-}
-
+/** The earliest (then longest) marker lying wholly inside `text[start, end)`, searching only that window. */
 function findMarker(text: string, start: number, end: number, markers: string[]): [number, number] | undefined {
+  if (end < start) return undefined;
+  const part = text.substring(start, end);
   let best: [number, number] | undefined;
   for (const m of markers) {
-    const pos = find(text, m, start, end);
-    if (pos < 0) continue;
+    const at = part.indexOf(m);
+    if (at < 0) continue;
+    const pos = start + at;
     const cand: [number, number] = [pos, pos + m.length];
     if (!best || cand[0] < best[0] || (cand[0] === best[0] && cand[1] > best[1])) best = cand;
   }
