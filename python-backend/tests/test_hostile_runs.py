@@ -3,8 +3,9 @@ SIGTERM while loading, the recipe frozen once, and a bit-exact resume with evalu
 
 Real CLI processes on the tiny example. The full and read-only disks are real file systems
 (tmpfs mounts; the test needs root to mount and says so when it cannot). Power loss is covered
-by fault injection: the fsync/rename order of a publish is recorded, and a checkpoint stranded
-under its temp name (what a lost rename leaves) must be recovered by the next resume.
+by fault injection here: the fsync/rename order of a publish is recorded, and a checkpoint stranded
+under its temp name (what a lost rename leaves) must be recovered by the next resume. Where the
+machine can mount a loop device, test_hostile_power_loss.py also cuts the power on a real ext4.
 """
 from __future__ import annotations
 
