@@ -86,11 +86,15 @@ class _Disk:
             self.loop = None
 
 
+def _events_in(raw: bytes) -> list[dict]:
+    return [json.loads(line) for line in raw.splitlines()]
+
+
 def _events(path: Path) -> list[dict]:
     """Every line of an event log, each of which must be whole JSON (a torn line fails here)."""
     raw = path.read_bytes()
     assert raw == b"" or raw.endswith(b"\n"), f"{path} ends mid-line"
-    return [json.loads(line) for line in raw.splitlines()]
+    return _events_in(raw)
 
 
 def _wait_for(proc: subprocess.Popen[str], log: Path, done: Callable[[list[dict]], bool],
@@ -100,7 +104,8 @@ def _wait_for(proc: subprocess.Popen[str], log: Path, done: Callable[[list[dict]
     while time.time() < deadline:
         assert proc.poll() is None, f"the run ended early: {proc.communicate()[1][-2000:]}"
         if log.exists():
-            lines = [json.loads(s) for s in log.read_text().splitlines() if s.endswith("}")]
+            raw = log.read_bytes()
+            lines = _events_in(raw[:raw.rfind(b"\n") + 1])
             if done(lines):
                 return lines
         time.sleep(0.02)
@@ -140,7 +145,8 @@ def test_power_cut_on_ext4_keeps_the_last_checkpoint_and_resume_finishes(tiny_di
                          and max(_metrics(evs), default=0) > max(e["data"]["step"] for e in evs
                                                                  if e["type"] == "checkpoint"))
         proc.send_signal(signal.SIGSTOP)
-        live = _events(log) if log.read_bytes().endswith(b"\n") else live
+        raw = log.read_bytes()
+        live = _events_in(raw[:raw.rfind(b"\n") + 1])  # everything the stopped trainer wrote
         last_ck = max(e["data"]["step"] for e in live if e["type"] == "checkpoint")
         lost_step = last_ck + 1
         lost_loss = _metrics(live).get(lost_step)  # absent only if a checkpoint slipped in before the stop
@@ -163,7 +169,8 @@ def test_power_cut_on_ext4_keeps_the_last_checkpoint_and_resume_finishes(tiny_di
         run_dir = after.where / "runs" / "p"
         ck = run_dir / "checkpoints" / f"step-{last_ck}"
         assert ck.is_dir(), f"the complete step-{last_ck} checkpoint is gone: {sorted(os.listdir(run_dir))}"
-        assert all(p.stat().st_size > 0 for p in ck.rglob("*") if p.is_file())
+        empty = sorted(p.name for p in ck.rglob("*") if p.is_file() and p.stat().st_size == 0)
+        assert not empty, f"step-{last_ck} lost its files' contents in the power cut: {empty}"
         assert (run_dir / "recipe.qlora.yaml").read_bytes() == recipe.read_bytes()
         on_disk = _events(run_dir / "events.jsonl")
         assert on_disk == live[:len(on_disk)], "the event log on disk is not a prefix of the one written"
