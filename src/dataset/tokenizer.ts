@@ -1,10 +1,14 @@
 /**
- * Tokenization for the preview: `@huggingface/tokenizers` (pure JavaScript, reads the model's own
- * tokenizer.json) plus character offsets, which that library does not return. Offsets are
- * recovered by aligning each token's surface bytes with the UTF-8 of the text, then mapped to
- * code-point offsets, the unit of the masking rule (docs/masking.md) and of Python `str`.
+ * Tokenization for the preview. BPE tokenizers this project's own encoder implements (bpeEncoder.ts:
+ * byte-level and SentencePiece-style BPE) go through it: ids and code-point offsets computed while
+ * encoding, equal to the Rust `tokenizers`. Anything else uses `@huggingface/tokenizers` (pure
+ * JavaScript, reads the model's own tokenizer.json) plus character offsets, which that library
+ * does not return: they are recovered by aligning each token's surface bytes with the UTF-8 of the
+ * text, then mapped to code-point offsets, the unit of the masking rule (docs/masking.md) and of
+ * Python `str`.
  */
 import { Tokenizer } from '@huggingface/tokenizers';
+import { BpeEncoder } from './bpeEncoder';
 import { tokenSurface, type SurfaceKind } from './tokenSurface';
 
 /** One encoded text: ids and each token's `[start, end)` in code points of the text. */
@@ -55,6 +59,8 @@ export class TextTokenizer {
   private readonly kind: SurfaceKind;
   private readonly trim: boolean;
   private readonly added = new Map<number, string>();
+  /** The project's own encoder, or why this tokenizer uses the library instead. */
+  readonly fast: BpeEncoder | string;
   /** bos/eos/pad/unk token texts ('' when the tokenizer has none). */
   readonly special: { bos_token: string; eos_token: string; pad_token: string; unk_token: string };
   /** Id of the BOS token, if any. */
@@ -62,6 +68,7 @@ export class TextTokenizer {
 
   constructor(files: TokenizerFiles) {
     this.tok = new Tokenizer(files.tokenizerJson, files.tokenizerConfig);
+    this.fast = BpeEncoder.load(files.tokenizerJson);
     this.json = files.tokenizerJson;
     this.config = files.tokenizerConfig;
     const specials = ((files.tokenizerJson['added_tokens'] ?? []) as Array<{ content: string; special?: boolean }>)
@@ -104,6 +111,19 @@ export class TextTokenizer {
     return Number(this.tok.encode('x', { add_special_tokens: true }).ids[0]) === this.bosId;
   }
 
+  private names: string[] | undefined;
+
+  /** Vocabulary text of a token id ('' when unknown). */
+  private tokenOf(id: number): string {
+    if (!this.names) {
+      this.names = [];
+      const vocab = ((this.json['model'] as { vocab?: Record<string, number> } | undefined)?.vocab ?? {});
+      for (const [t, i] of Object.entries(vocab)) this.names[i] = t;
+      for (const [i, t] of this.added) this.names[i] = t;
+    }
+    return this.names[id] ?? '';
+  }
+
   /** Id of a token text, or undefined. */
   idOf(token: string): number | undefined {
     return token ? this.tok.token_to_id(token) : undefined;
@@ -119,6 +139,12 @@ export class TextTokenizer {
    * tokens in the text are not matched (Rust `encode_special_tokens`), so it is ordinary text.
    */
   encode(text: string, plain = false): Encoding {
+    const fast = typeof this.fast === 'string' ? undefined : this.fast.encode(text, plain);
+    return fast ? { ids: fast.ids, tokens: fast.ids.map((id) => this.tokenOf(id)), offsets: fast.offsets } : this.libraryEncode(text, plain);
+  }
+
+  /** `encode` through `@huggingface/tokenizers`, offsets recovered from the token bytes. */
+  libraryEncode(text: string, plain = false): Encoding {
     const enc = (plain ? this.plain() : this.tok).encode(text, { add_special_tokens: false });
     const ids = enc.ids.map(Number);
     const tokens = enc.tokens;

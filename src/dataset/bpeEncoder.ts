@@ -1,0 +1,226 @@
+/**
+ * A BPE encoder that reads `tokenizer.json` and returns ids with code-point offsets computed while
+ * encoding, equal to the Rust `tokenizers` (`encode(text, add_special_tokens=False)`): byte-level
+ * BPE (GPT-2 pattern) and SentencePiece-style BPE (Metaspace, or no pre-tokenizer with
+ * Prepend/Replace normalizers, byte fallback). `loadBpeEncoder` returns a reason for whatever it
+ * does not implement, and `encode` returns undefined for a text it cannot follow exactly (ill-formed
+ * UTF-16, text that NFC would change); in both cases the caller uses the library tokenizer.
+ */
+import { AddedSplitter, type AddedToken } from './bpeAdded';
+import type { Symbols } from './bpeMerges';
+import { BYTE_CHARS, loadBpeModel, newSymbols, type BpeModel } from './bpeModel';
+import { normalize, prepend, readNormalizer, readPreTokenizer, WS_CLASS, type NormStep, type PreTok } from './bpeText';
+import { byteLevelWord, type WordResult } from './bpeWords';
+
+/** Ids and `[start, end)` code-point offsets of one text. */
+export interface BpeEncoding {
+  ids: number[];
+  offsets: Array<[number, number]>;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const CACHE_LIMIT = 100_000;
+const CACHE_WORD_MAX = 100;
+
+/** The ByteLevel post-processor's offset trimming, when it applies. */
+interface Trim {
+  addPrefixSpace: boolean;
+  lead: Uint8Array;
+  trail: Uint8Array;
+}
+
+const TRIM_SPACE = new RegExp(`^[${BYTE_CHARS[32]!}${WS_CLASS}]$`, 'u');
+
+/** Leading and trailing counts of characters the ByteLevel trimming treats as spaces. */
+function spaceRuns(tok: string): [number, number] {
+  const chars = Array.from(tok);
+  let l = 0;
+  while (l < chars.length && TRIM_SPACE.test(chars[l]!)) l += 1;
+  let r = 0;
+  while (r < chars.length && TRIM_SPACE.test(chars[chars.length - 1 - r]!)) r += 1;
+  return [l, r];
+}
+
+function readTrim(pp: unknown, vocab: Map<string, number>): Trim | undefined | string {
+  const all = (pp as { type?: string } | null)?.type === 'Sequence' ? ((pp as { processors?: unknown[] }).processors ?? []) : pp ? [pp] : [];
+  let trim: Trim | undefined;
+  for (const p of all as Array<{ type?: string; trim_offsets?: boolean; add_prefix_space?: boolean }>) {
+    if (p.type === 'TemplateProcessing') continue;
+    if (p.type !== 'ByteLevel') return `post-processor ${String(p.type)}`;
+    if (p.trim_offsets !== true) continue;
+    const size = Math.max(0, ...vocab.values()) + 1;
+    trim = { addPrefixSpace: p.add_prefix_space !== false, lead: new Uint8Array(size), trail: new Uint8Array(size) };
+    for (const [tok, id] of vocab) {
+      const [l, r] = spaceRuns(tok);
+      trim.lead[id] = Math.min(l, 255);
+      trim.trail[id] = Math.min(r, 255);
+    }
+  }
+  return trim;
+}
+
+/** A loaded encoder. */
+export class BpeEncoder {
+  private readonly sym: Symbols = newSymbols();
+  private readonly cache = new Map<string, WordResult>();
+
+  private constructor(
+    private readonly model: BpeModel,
+    private readonly steps: NormStep[],
+    private readonly pre: PreTok,
+    private readonly splitters: { normal: AddedSplitter; plain: AddedSplitter },
+    private readonly trim: Trim | undefined,
+  ) {}
+
+  /** The encoder for a parsed tokenizer.json, or the reason it is not handled here. */
+  static load(json: Record<string, unknown>): BpeEncoder | string {
+    const model = loadBpeModel(json['model']);
+    if (typeof model === 'string') return model;
+    const steps = readNormalizer(json['normalizer']);
+    if (typeof steps === 'string') return steps;
+    const pre = readPreTokenizer(json['pre_tokenizer']);
+    if (typeof pre === 'string') return pre;
+    if (pre.kind === 'byteLevel' && steps.length) return 'byte-level BPE with a normalizer';
+    if (pre.kind === 'byteLevel' && model.byteLevelId.some((id) => id < 0)) return 'byte-level alphabet missing from the vocabulary';
+    const added = (json['added_tokens'] ?? []) as AddedToken[];
+    const normal = AddedSplitter.create(added, false, steps.length === 0);
+    if (typeof normal === 'string') return normal;
+    const plain = AddedSplitter.create(added, true, steps.length === 0);
+    if (typeof plain === 'string') return plain;
+    const trim = readTrim(json['post_processor'], model.vocab);
+    if (typeof trim === 'string') return trim;
+    return new BpeEncoder(model, steps, pre, { normal, plain }, trim);
+  }
+
+  /** Encodes `text` (no special tokens added); `plain` leaves special added tokens unmatched. */
+  encode(text: string, plain = false): BpeEncoding | undefined {
+    const surrogates = /[\ud800-\udfff]/.test(text);
+    if (surrogates && LONE_SURROGATE.test(text)) return undefined;
+    const ids: number[] = [];
+    const offsets: Array<[number, number]> = [];
+    const splitter = plain ? this.splitters.plain : this.splitters.normal;
+    const spans = splitter.empty ? (text ? [{ id: -1, start: 0, end: text.length }] : []) : splitter.split(text);
+    const addedRuns = new Map<number, [number, number]>();
+    for (const s of spans) {
+      if (s.id >= 0) {
+        if (this.trim) addedRuns.set(ids.length, spaceRuns(text.slice(s.start, s.end)));
+        ids.push(s.id);
+        offsets.push([s.start, s.end]);
+      } else if (!this.segment(text, s.start, s.end, ids, offsets)) return undefined;
+    }
+    if (surrogates) toCodePoints(text, offsets);
+    if (this.trim) trimOffsets(ids, offsets, this.trim, addedRuns);
+    return { ids, offsets };
+  }
+
+  private segment(text: string, from: number, to: number, ids: number[], offsets: Array<[number, number]>): boolean {
+    const pre = this.pre;
+    if (pre.kind === 'byteLevel') {
+      const piece = text.slice(from, to);
+      if (!pre.regex) {
+        this.byteWord(piece, from, ids, offsets);
+        return true;
+      }
+      let last = 0;
+      pre.regex.lastIndex = 0;
+      for (let m = pre.regex.exec(piece); m; m = pre.regex.exec(piece)) {
+        if (m.index > last) this.byteWord(piece.slice(last, m.index), from + last, ids, offsets);
+        this.byteWord(m[0], from + m.index, ids, offsets);
+        last = m.index + m[0].length;
+      }
+      if (last < piece.length) this.byteWord(piece.slice(last), from + last, ids, offsets);
+      return true;
+    }
+    const n = normalize(text, from, to, this.steps);
+    if (!n) return false;
+    let starts = [0];
+    if (pre.kind === 'metaspace') {
+      for (let k = 0; k < n.cps.length; k += 1) if (n.cps[k] === 0x20) n.cps[k] = pre.rep;
+      if ((pre.prepend === 'always' || (pre.prepend === 'first' && from === 0)) && n.cps[0] !== pre.rep) prepend(n, [pre.rep]);
+      if (pre.split) {
+        starts = [];
+        for (let k = 0; k < n.cps.length; k += 1) if (k === 0 || n.cps[k] === pre.rep) starts.push(k);
+      }
+    }
+    for (let w = 0; w < starts.length; w += 1) {
+      const a = starts[w]!;
+      const b = w + 1 < starts.length ? starts[w + 1]! : n.cps.length;
+      if (a >= b) continue;
+      const r = this.charWord(n.cps, a, b);
+      for (let k = 0; k < r.length; k += 3) {
+        ids.push(r[k]!);
+        offsets.push([n.starts[a + r[k + 1]!]!, n.ends[a + r[k + 2]! - 1]!]);
+      }
+    }
+    return true;
+  }
+
+  /** A char-level word's tokens as [id, start, end] triples relative to `a` (cached when short). */
+  private charWord(cps: number[], a: number, b: number): WordResult {
+    const key = b - a <= CACHE_WORD_MAX ? String.fromCodePoint(...cps.slice(a, b)) : undefined;
+    const hit = key === undefined ? undefined : this.cache.get(key);
+    if (hit) return hit;
+    let out: WordResult;
+    const whole = this.model.ignoreMerges ? this.model.vocab.get(key ?? String.fromCodePoint(...cps.slice(a, b))) : undefined;
+    if (whole !== undefined) out = Int32Array.of(whole, 0, b - a);
+    else {
+      const count = this.model.encodeChars(cps, a, b, this.sym);
+      out = new Int32Array(count * 3);
+      for (let k = 0; k < count; k += 1) {
+        out[3 * k] = this.sym.ids[k]!;
+        out[3 * k + 1] = this.sym.starts[k]! - a;
+        out[3 * k + 2] = this.sym.ends[k]! - a;
+      }
+    }
+    if (key !== undefined) this.remember(key, out);
+    return out;
+  }
+
+  private byteWord(word: string, base: number, ids: number[], offsets: Array<[number, number]>): void {
+    let r = this.cache.get(word);
+    if (!r) {
+      r = byteLevelWord(word, this.model, this.sym);
+      if (word.length <= CACHE_WORD_MAX) this.remember(word, r);
+    }
+    for (let k = 0; k < r.length; k += 3) {
+      ids.push(r[k]!);
+      offsets.push([base + r[k + 1]!, base + r[k + 2]!]);
+    }
+  }
+
+  private remember(key: string, r: WordResult): void {
+    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+    this.cache.set(key, r);
+  }
+}
+
+/** UTF-16 offsets -> code-point offsets, in place. */
+function toCodePoints(text: string, offsets: Array<[number, number]>): void {
+  const cpAt = new Int32Array(text.length + 1);
+  let cp = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    cpAt[i] = cp;
+    const c = text.charCodeAt(i);
+    if (!(c >= 0xd800 && c < 0xdc00)) cp += 1;
+  }
+  cpAt[text.length] = cp;
+  for (const o of offsets) {
+    o[0] = cpAt[o[0]]!;
+    o[1] = cpAt[o[1]]!;
+  }
+}
+
+/** The ByteLevel post-processor's `trim_offsets` (Rust `process_offsets`). */
+function trimOffsets(ids: number[], offsets: Array<[number, number]>, t: Trim, addedRuns: Map<number, [number, number]>): void {
+  for (let i = 0; i < ids.length; i += 1) {
+    const o = offsets[i]!;
+    const runs = addedRuns.get(i);
+    let lead = runs ? runs[0] : t.lead[ids[i]!]!;
+    const trail = runs ? runs[1] : t.trail[ids[i]!]!;
+    if (lead > 0) {
+      if ((i === 0 || o[0] === 0) && t.addPrefixSpace && lead === 1) lead = 0;
+      o[0] = Math.min(o[0] + lead, o[1]);
+    }
+    if (trail > 0 && o[1] >= trail) o[1] = Math.max(o[1] - trail, o[0]);
+  }
+}

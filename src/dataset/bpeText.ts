@@ -1,0 +1,137 @@
+/**
+ * The text steps before the BPE model, as read from `tokenizer.json`: the normalizers and
+ * pre-tokenizers this encoder implements, with the Rust `tokenizers` semantics (each normalized
+ * character keeps the original range it came from). Anything else is reported as unsupported so
+ * the caller keeps the library tokenizer.
+ */
+
+/** One normalizer step. */
+export type NormStep = { kind: 'prepend'; text: number[] } | { kind: 'replace'; from: number; to: number } | { kind: 'nfc' };
+
+/** The pre-tokenizer. */
+export type PreTok =
+  | { kind: 'none' }
+  | { kind: 'metaspace'; rep: number; prepend: 'always' | 'first' | 'never'; split: boolean }
+  | { kind: 'byteLevel'; regex: RegExp | undefined };
+
+type Json = Record<string, unknown>;
+
+const cps = (s: string): number[] => Array.from(s, (c) => c.codePointAt(0)!);
+
+function oneCp(s: unknown): number | undefined {
+  if (typeof s !== 'string') return undefined;
+  const c = cps(s);
+  return c.length === 1 ? c[0] : undefined;
+}
+
+/** The normalizer's steps, or a reason it is not supported. */
+export function readNormalizer(n: unknown): NormStep[] | string {
+  if (n === null || n === undefined) return [];
+  const j = n as Json;
+  switch (j['type']) {
+    case 'Sequence': {
+      const out: NormStep[] = [];
+      for (const inner of (j['normalizers'] ?? []) as unknown[]) {
+        const r = readNormalizer(inner);
+        if (typeof r === 'string') return r;
+        out.push(...r);
+      }
+      return out;
+    }
+    case 'Prepend':
+      return typeof j['prepend'] === 'string' ? [{ kind: 'prepend', text: cps(j['prepend']) }] : 'Prepend without text';
+    case 'Replace': {
+      const from = oneCp((j['pattern'] as Json | undefined)?.['String']);
+      const to = oneCp(j['content']);
+      return from !== undefined && to !== undefined ? [{ kind: 'replace', from, to }] : 'Replace other than one character by one character';
+    }
+    case 'NFC':
+      return [{ kind: 'nfc' }];
+    default:
+      return `normalizer ${String(j['type'])}`;
+  }
+}
+
+/** Oniguruma's (and Rust's) white space, which JavaScript's `\s` is not (it lacks U+0085, adds U+FEFF). */
+export const WS_CLASS = '\\t\\n\\v\\f\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+/** GPT-2's pre-tokenizer pattern (ByteLevel with `use_regex`), in JavaScript syntax. */
+const GPT2_SPLIT = new RegExp(`'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^${WS_CLASS}\\p{L}\\p{N}]+|[${WS_CLASS}]+(?![^${WS_CLASS}])|[${WS_CLASS}]+`, 'gu');
+
+/** The pre-tokenizer, or a reason it is not supported. */
+export function readPreTokenizer(p: unknown): PreTok | string {
+  if (p === null || p === undefined) return { kind: 'none' };
+  const j = p as Json;
+  switch (j['type']) {
+    case 'ByteLevel':
+      if (j['add_prefix_space'] === true) return 'ByteLevel with add_prefix_space';
+      return { kind: 'byteLevel', regex: j['use_regex'] === false ? undefined : GPT2_SPLIT };
+    case 'Metaspace': {
+      const rep = oneCp(j['replacement']);
+      if (rep === undefined) return 'Metaspace replacement is not one character';
+      const scheme = j['prepend_scheme'] ?? (j['add_prefix_space'] === false ? 'never' : 'always');
+      if (scheme !== 'always' && scheme !== 'first' && scheme !== 'never') return `Metaspace prepend_scheme ${String(scheme)}`;
+      return { kind: 'metaspace', rep, prepend: scheme, split: j['split'] !== false };
+    }
+    default:
+      return `pre-tokenizer ${String(j['type'])}`;
+  }
+}
+
+/** A normalized segment: code points and, per code point, its original `[start, end)` (UTF-16). */
+export interface Normalized {
+  cps: number[];
+  starts: number[];
+  ends: number[];
+}
+
+/**
+ * Normalizes `text.slice(from, to)`; undefined when an NFC step would change the text (this
+ * encoder only follows NFC where it is the identity, otherwise the library tokenizer runs).
+ */
+export function normalize(text: string, from: number, to: number, steps: readonly NormStep[]): Normalized | undefined {
+  const out: Normalized = { cps: [], starts: [], ends: [] };
+  for (let i = from; i < to; ) {
+    const cp = text.codePointAt(i)!;
+    const w = cp > 0xffff ? 2 : 1;
+    out.cps.push(cp);
+    out.starts.push(i);
+    out.ends.push(i + w);
+    i += w;
+  }
+  for (const step of steps) {
+    switch (step.kind) {
+      case 'nfc': {
+        const s = cpsToString(out.cps);
+        if (s.normalize('NFC') !== s) return undefined;
+        break;
+      }
+      case 'replace':
+        for (let k = 0; k < out.cps.length; k += 1) if (out.cps[k] === step.from) out.cps[k] = step.to;
+        break;
+      case 'prepend':
+        prepend(out, step.text);
+        break;
+      default: {
+        const never: never = step;
+        throw new Error(`unknown step ${String(never)}`);
+      }
+    }
+  }
+  return out;
+}
+
+function cpsToString(c: readonly number[]): string {
+  let s = '';
+  for (let k = 0; k < c.length; k += 4096) s += String.fromCodePoint(...c.slice(k, k + 4096));
+  return s;
+}
+
+/** Puts `chars` in front of a non-empty segment, aligned with its first character (as Rust does). */
+export function prepend(n: Normalized, chars: readonly number[]): void {
+  if (n.cps.length === 0 || chars.length === 0) return;
+  const s = n.starts[0]!;
+  const e = n.ends[0]!;
+  n.cps.unshift(...chars);
+  n.starts.unshift(...chars.map(() => s));
+  n.ends.unshift(...chars.map(() => e));
+}
