@@ -70,7 +70,13 @@ export class BpeEncoder {
     private readonly pre: PreTok,
     private readonly splitters: { normal: AddedSplitter; plain: AddedSplitter },
     private readonly trim: Trim | undefined,
+    private readonly addedIds: Map<string, number>,
   ) {}
+
+  /** Id of a token text: an added token first, then the vocabulary (as Rust `token_to_id`). */
+  idOf(token: string): number | undefined {
+    return this.addedIds.get(token) ?? this.model.vocab.get(token);
+  }
 
   /** The encoder for a parsed tokenizer.json, or the reason it is not handled here. */
   static load(json: Record<string, unknown>): BpeEncoder | string {
@@ -89,7 +95,7 @@ export class BpeEncoder {
     if (typeof plain === 'string') return plain;
     const trim = readTrim(json['post_processor'], model.vocab);
     if (typeof trim === 'string') return trim;
-    return new BpeEncoder(model, steps, pre, { normal, plain }, trim);
+    return new BpeEncoder(model, steps, pre, { normal, plain }, trim, new Map(added.map((t) => [t.content, t.id])));
   }
 
   /** Encodes `text` (no special tokens added); `plain` leaves special added tokens unmatched. */

@@ -7,10 +7,11 @@
 import { z } from 'zod';
 import { mergeSymbols, PairTable, type Symbols } from './bpeMerges';
 
+/** The model's options (vocab and merges, large, are checked entry by entry while loading). */
 const modelSchema = z.object({
   type: z.literal('BPE'),
-  vocab: z.record(z.string(), z.number().int().nonnegative()),
-  merges: z.array(z.union([z.string(), z.tuple([z.string(), z.string()])])),
+  vocab: z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'vocab is not an object'),
+  merges: z.custom<unknown[]>((v) => Array.isArray(v), 'merges is not a list'),
   dropout: z.number().nullish(),
   unk_token: z.string().nullish(),
   continuing_subword_prefix: z.string().nullish(),
@@ -47,10 +48,13 @@ export class BpeModel {
 
   constructor(readonly vocab: Map<string, number>, private readonly table: PairTable, opts: { unkId: number | undefined; fuseUnk: boolean; byteFallback: boolean; ignoreMerges: boolean }) {
     for (const [tok, id] of vocab) {
-      const cp = tok.codePointAt(0);
-      if (cp !== undefined && tok.length === (cp > 0xffff ? 2 : 1)) this.charId.set(cp, id);
-      const m = /^<0x([0-9A-F]{2})>$/.exec(tok);
-      if (m) this.byteFallback[parseInt(m[1]!, 16)] = id;
+      if (tok.length <= 2) {
+        const cp = tok.codePointAt(0);
+        if (cp !== undefined && tok.length === (cp > 0xffff ? 2 : 1)) this.charId.set(cp, id);
+      } else if (tok.length === 6 && tok.startsWith('<0x')) {
+        const m = /^<0x([0-9A-F]{2})>$/.exec(tok);
+        if (m) this.byteFallback[parseInt(m[1]!, 16)] = id;
+      }
     }
     for (let b = 0; b < 256; b += 1) this.byteLevelId[b] = vocab.get(BYTE_CHARS[b]!) ?? -1;
     this.unkId = opts.unkId;
@@ -146,10 +150,15 @@ export function loadBpeModel(json: unknown): BpeModel | string {
   const m = parsed.data;
   if (m.dropout) return 'BPE dropout';
   if (m.continuing_subword_prefix || m.end_of_word_suffix) return 'BPE subword prefix/suffix';
-  const vocab = new Map(Object.entries(m.vocab));
+  const vocab = new Map<string, number>();
+  for (const tok in m.vocab) {
+    const id = m.vocab[tok];
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0x7fffffff) return `vocabulary entry "${tok}" has no valid id`;
+    vocab.set(tok, id);
+  }
   const table = new PairTable(m.merges.length);
   for (let rank = 0; rank < m.merges.length; rank += 1) {
-    const merge = m.merges[rank]!;
+    const merge = m.merges[rank];
     let a: string;
     let b: string;
     if (typeof merge === 'string') {
@@ -157,7 +166,9 @@ export function loadBpeModel(json: unknown): BpeModel | string {
       if (sp < 0 || merge.indexOf(' ', sp + 1) >= 0) return `merge "${merge}" is not two tokens`;
       a = merge.slice(0, sp);
       b = merge.slice(sp + 1);
-    } else [a, b] = merge;
+    } else if (Array.isArray(merge) && merge.length === 2 && typeof merge[0] === 'string' && typeof merge[1] === 'string') {
+      [a, b] = merge as [string, string];
+    } else return `merge ${JSON.stringify(merge)} is not two tokens`;
     const ia = vocab.get(a);
     const ib = vocab.get(b);
     const im = vocab.get(a + b);

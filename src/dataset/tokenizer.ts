@@ -50,7 +50,7 @@ function trimsOffsets(json: Record<string, unknown>): boolean {
 
 /** A loaded tokenizer with the special tokens templates read. */
 export class TextTokenizer {
-  private readonly tok: Tokenizer;
+  private lib: Tokenizer | undefined;
   private plainTok: Tokenizer | undefined;
   private readonly json: Record<string, unknown>;
   private readonly config: Record<string, unknown>;
@@ -67,7 +67,6 @@ export class TextTokenizer {
   readonly bosId: number | undefined;
 
   constructor(files: TokenizerFiles) {
-    this.tok = new Tokenizer(files.tokenizerJson, files.tokenizerConfig);
     this.fast = BpeEncoder.load(files.tokenizerJson);
     this.json = files.tokenizerJson;
     this.config = files.tokenizerConfig;
@@ -85,7 +84,15 @@ export class TextTokenizer {
       bos_token: tokenText(c['bos_token']), eos_token: tokenText(c['eos_token']),
       pad_token: tokenText(c['pad_token']), unk_token: tokenText(c['unk_token']),
     };
-    this.bosId = this.special.bos_token ? this.tok.token_to_id(this.special.bos_token) : undefined;
+    // A tokenizer.json the library cannot read either fails here, as it always did.
+    if (typeof this.fast === 'string') void this.tok;
+    this.bosId = this.idOf(this.special.bos_token);
+  }
+
+  /** The library tokenizer (built on first use: only fallbacks and `addsBos` need it). */
+  private get tok(): Tokenizer {
+    this.lib ??= new Tokenizer(this.json, this.config);
+    return this.lib;
   }
 
   /** The same tokenizer with its special added tokens unmatched (built on first use). */
@@ -107,9 +114,11 @@ export class TextTokenizer {
 
   /** True when the tokenizer adds BOS by itself (its post-processor), as for `format: text`. */
   addsBos(): boolean {
-    if (this.bosId === undefined) return false;
-    return Number(this.tok.encode('x', { add_special_tokens: true }).ids[0]) === this.bosId;
+    this.bos ??= this.bosId !== undefined && Number(this.tok.encode('x', { add_special_tokens: true }).ids[0]) === this.bosId;
+    return this.bos;
   }
+
+  private bos: boolean | undefined;
 
   private names: string[] | undefined;
 
@@ -126,7 +135,8 @@ export class TextTokenizer {
 
   /** Id of a token text, or undefined. */
   idOf(token: string): number | undefined {
-    return token ? this.tok.token_to_id(token) : undefined;
+    if (!token) return undefined;
+    return typeof this.fast === 'string' ? this.tok.token_to_id(token) : this.fast.idOf(token);
   }
 
   /** True when `id` is an added (special/control) token. */
