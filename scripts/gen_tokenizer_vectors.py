@@ -34,6 +34,18 @@ EXTRA_ADDED = [
     {"id": 50259, "content": "<|r|>x", "single_word": False, "lstrip": True, "rstrip": True, "normalized": True, "special": True},
     {"id": 50260, "content": " the", "single_word": False, "lstrip": False, "rstrip": False, "normalized": True, "special": False},
 ]
+#: Llama-3's and Qwen2's pre-tokenizer patterns (Split, then ByteLevel without its own pattern).
+LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
+                  r"|\s+(?!\S)|\s+")
+QWEN2_PATTERN = LLAMA3_PATTERN.replace(r"\p{N}{1,3}", r"\p{N}")
+
+
+def split_byte_level(pattern: str) -> dict[str, Any]:
+    return {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
+
+
 META = {"type": "Metaspace", "replacement": "\u2581", "split": True}
 #: name -> (base tokenizer file, patch: top-level keys replaced, "model" keys merged, "added_tokens+" appended).
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -45,6 +57,10 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "gpt2-ignore-merges-no-regex": ("tokenizers/gpt2/tokenizer.json.gz", {
         "model": {"ignore_merges": True},
         "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}}),
+    "gpt2-llama3-split": ("tokenizers/gpt2/tokenizer.json.gz", {
+        "model": {"ignore_merges": True}, "pre_tokenizer": split_byte_level(LLAMA3_PATTERN)}),
+    "gpt2-qwen2-split-nfc": ("tokenizers/gpt2/tokenizer.json.gz", {
+        "normalizer": {"type": "NFC"}, "pre_tokenizer": split_byte_level(QWEN2_PATTERN)}),
     "phi3-metaspace-first": ("tokenizers/phi-3-mini/tokenizer.json.gz", {
         "normalizer": None, "pre_tokenizer": {**META, "prepend_scheme": "first"}}),
     "phi3-metaspace-always-nosplit": ("tokenizers/phi-3-mini/tokenizer.json.gz", {
@@ -69,6 +85,7 @@ PIECES = [
     "<|user|>", "<|user|>\n", "<|end|> \n ", "<|assistant|>", "<|im_start|>", "<|im_end|>", "<0x41>", "\u2581", "\u2581\u2581x",
     "<|l|>", "  <|l|>", "<|r|>  ", "<|r|>x", " <|r|>x ", " the", "the", "def f(x):\n    return x * 2",
     "{\"key\": [1, 2, 3]}", "—", "…", "\x00", "\x1b[0m", "~~~", "###", "!!!???", "<|start_header_id|>",
+    "12345678", "I'M", "WE'LL", "x\r\n\r\ny", "a.\n\n  b", "\u212b", "\uac00\u11a8",
 ]
 
 

@@ -71,6 +71,8 @@ export class BpeEncoder {
     private readonly splitters: { normal: AddedSplitter; plain: AddedSplitter },
     private readonly trim: Trim | undefined,
     private readonly addedIds: Map<string, number>,
+    /** An NFC step: text it would change goes to the library (see `normalize`). */
+    private readonly nfc: boolean,
   ) {}
 
   /** Id of a token text: an added token first, then the vocabulary (as Rust `token_to_id`). */
@@ -86,22 +88,24 @@ export class BpeEncoder {
     if (typeof steps === 'string') return steps;
     const pre = readPreTokenizer(json['pre_tokenizer']);
     if (typeof pre === 'string') return pre;
-    if (pre.kind === 'byteLevel' && steps.length) return 'byte-level BPE with a normalizer';
+    const nfcOnly = steps.every((st) => st.kind === 'nfc');
+    if (pre.kind === 'byteLevel' && !nfcOnly) return 'byte-level BPE with a normalizer other than NFC';
     if (pre.kind === 'byteLevel' && model.byteLevelId.some((id) => id < 0)) return 'byte-level alphabet missing from the vocabulary';
     const added = (json['added_tokens'] ?? []) as AddedToken[];
-    const normal = AddedSplitter.create(added, false, steps.length === 0);
+    const normal = AddedSplitter.create(added, false, nfcOnly);
     if (typeof normal === 'string') return normal;
-    const plain = AddedSplitter.create(added, true, steps.length === 0);
+    const plain = AddedSplitter.create(added, true, nfcOnly);
     if (typeof plain === 'string') return plain;
     const trim = readTrim(json['post_processor'], model.vocab);
     if (typeof trim === 'string') return trim;
-    return new BpeEncoder(model, steps, pre, { normal, plain }, trim, new Map(added.map((t) => [t.content, t.id])));
+    return new BpeEncoder(model, steps, pre, { normal, plain }, trim, new Map(added.map((t) => [t.content, t.id])), steps.some((st) => st.kind === 'nfc'));
   }
 
   /** Encodes `text` (no special tokens added); `plain` leaves special added tokens unmatched. */
   encode(text: string, plain = false): BpeEncoding | undefined {
     const surrogates = /[\ud800-\udfff]/.test(text);
     if (surrogates && LONE_SURROGATE.test(text)) return undefined;
+    if (this.nfc && text.normalize('NFC') !== text) return undefined;
     const ids: number[] = [];
     const offsets: Array<[number, number]> = [];
     const splitter = plain ? this.splitters.plain : this.splitters.normal;
@@ -123,6 +127,7 @@ export class BpeEncoder {
     const pre = this.pre;
     if (pre.kind === 'byteLevel') {
       const piece = text.slice(from, to);
+      if (this.nfc && piece.normalize('NFC') !== piece) return false;
       if (!pre.regex) {
         this.byteWord(piece, from, ids, offsets);
         return true;
@@ -130,6 +135,11 @@ export class BpeEncoder {
       let last = 0;
       pre.regex.lastIndex = 0;
       for (let m = pre.regex.exec(piece); m; m = pre.regex.exec(piece)) {
+        if (!m[0]) {
+          const at = pre.regex.lastIndex;
+          pre.regex.lastIndex += piece.charCodeAt(at) >= 0xd800 && piece.charCodeAt(at) < 0xdc00 ? 2 : 1;
+          continue;
+        }
         if (m.index > last) this.byteWord(piece.slice(last, m.index), from + last, ids, offsets);
         this.byteWord(m[0], from + m.index, ids, offsets);
         last = m.index + m[0].length;

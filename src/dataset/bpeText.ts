@@ -72,9 +72,78 @@ export function readPreTokenizer(p: unknown): PreTok | string {
       if (scheme !== 'always' && scheme !== 'first' && scheme !== 'never') return `Metaspace prepend_scheme ${String(scheme)}`;
       return { kind: 'metaspace', rep, prepend: scheme, split: j['split'] !== false };
     }
+    case 'Sequence': {
+      // Llama-3 / Qwen2 style: a Split with the model's pattern, then ByteLevel without its own.
+      const [split, byteLevel, ...rest] = (j['pretokenizers'] ?? []) as Json[];
+      if (rest.length || split?.['type'] !== 'Split' || byteLevel?.['type'] !== 'ByteLevel' || byteLevel['use_regex'] !== false || byteLevel['add_prefix_space'] === true) {
+        return 'pre-tokenizer Sequence other than Split + ByteLevel';
+      }
+      const regex = splitRegex(split);
+      return typeof regex === 'string' ? regex : { kind: 'byteLevel', regex };
+    }
     default:
       return `pre-tokenizer ${String(j['type'])}`;
   }
+}
+
+/** A Split pre-tokenizer (behavior Isolated) as a global JavaScript regex, or why not. */
+function splitRegex(split: Json): RegExp | string {
+  if (split['behavior'] !== 'Isolated' || split['invert'] === true) return `Split behavior ${String(split['behavior'])}${split['invert'] ? ' inverted' : ''}`;
+  const pattern = split['pattern'] as Json | undefined;
+  const source = typeof pattern?.['String'] === 'string' ? pattern['String'].replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : typeof pattern?.['Regex'] === 'string' ? onigToJs(pattern['Regex']) : undefined;
+  if (source === undefined) return `Split pattern ${JSON.stringify(pattern)} is not supported`;
+  try {
+    return new RegExp(source, 'gu');
+  } catch {
+    return `Split pattern ${JSON.stringify(pattern)} is not supported`;
+  }
+}
+
+/**
+ * An Oniguruma pattern (the Rust `tokenizers` regex engine) in JavaScript `u` syntax, for the
+ * constructs whose meaning differs: `\s`/`\S`/`\d`/`\w` (Unicode there, ASCII or a different
+ * set here), `.` (only `\n` excluded there), `(?i:...)` over letters. Undefined for what is not
+ * translated (anchors, nested classes, other inline options).
+ */
+export function onigToJs(src: string): string | undefined {
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < src.length; i += 1) {
+    const c = src[i]!;
+    if (c === '\\') {
+      const e = src[i + 1];
+      i += 1;
+      if (e === undefined) return undefined;
+      if (e === 's') out += inClass ? WS_CLASS : `[${WS_CLASS}]`;
+      else if (e === 'S' && !inClass) out += `[^${WS_CLASS}]`;
+      else if (e === 'd') out += '\\p{Nd}';
+      else if (e === 'w') out += inClass ? '\\p{L}\\p{M}\\p{Nd}\\p{Pc}' : '[\\p{L}\\p{M}\\p{Nd}\\p{Pc}]';
+      else if ('SDWhHAzZbBGRXKNO'.includes(e)) return undefined;
+      else out += `\\${e}`;
+    } else if (inClass) {
+      if (c === '[') return undefined;
+      if (c === ']') inClass = false;
+      out += c;
+    } else if (c === '[') {
+      inClass = true;
+      out += c;
+      if (src[i + 1] === '^') {
+        out += '^';
+        i += 1;
+      }
+      if (src[i + 1] === ']') return undefined;
+    } else if (c === '(' && src.startsWith('(?i:', i)) {
+      const end = src.indexOf(')', i);
+      const body = src.slice(i + 4, end);
+      if (end < 0 || !/^[A-Za-z'|]*$/.test(body)) return undefined;
+      out += `(?:${body.replace(/[A-Za-z]/g, (l) => `[${l.toLowerCase()}${l.toUpperCase()}]`)})`;
+      i = end;
+    } else if (c === '(' && src[i + 1] === '?' && !/^\(\?(?::|=|!|<=|<!)/.test(src.slice(i))) return undefined;
+    else if (c === '^' || c === '$') return undefined;
+    else if (c === '.') out += '[^\\n]';
+    else out += c;
+  }
+  return inClass ? undefined : out;
 }
 
 /** A normalized segment: code points and, per code point, its original `[start, end)` (UTF-16). */

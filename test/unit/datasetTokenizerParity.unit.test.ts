@@ -79,6 +79,8 @@ describe('BPE encoder fallback', () => {
       ['pre-tokenizer Whitespace', { ...base, pre_tokenizer: { type: 'Whitespace' } }],
       ['BPE dropout', { ...base, model: { ...(base['model'] as object), dropout: 0.1 } }],
       ['normalizer Lowercase', { ...base, pre_tokenizer: null, normalizer: { type: 'Lowercase' } }],
+      ['Split behavior Removed', { ...base, pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: '\\s+' }, behavior: 'Removed', invert: false }, { type: 'ByteLevel', use_regex: false }] } }],
+      ['Split pattern with a line anchor', { ...base, pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: '^\\s+' }, behavior: 'Isolated', invert: false }, { type: 'ByteLevel', use_regex: false }] } }],
     ];
     for (const [reason, json] of cases) {
       const tok = new TextTokenizer({ tokenizerJson: json, tokenizerConfig: {} });
