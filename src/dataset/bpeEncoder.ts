@@ -9,7 +9,7 @@
 import { AddedSplitter, type AddedToken } from './bpeAdded';
 import type { Symbols } from './bpeMerges';
 import { BYTE_CHARS, loadBpeModel, newSymbols, type BpeModel } from './bpeModel';
-import { normalize, prepend, readNormalizer, readPreTokenizer, WS_CLASS, type NormStep, type PreTok } from './bpeText';
+import { normalize, prepend, readNormalizer, readPreTokenizer, WS_CLASS, type Normalized, type NormStep, type PreTok } from './bpeText';
 import { byteLevelWord, type WordResult } from './bpeWords';
 
 /** Ids and `[start, end)` code-point offsets of one text. */
@@ -21,6 +21,8 @@ export interface BpeEncoding {
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const CACHE_LIMIT = 100_000;
 const CACHE_WORD_MAX = 100;
+/** Char-level words longer than this (code points) are cut where no merge can cross. */
+const CHUNK_MIN = 24;
 
 /** The ByteLevel post-processor's offset trimming, when it applies. */
 interface Trim {
@@ -162,13 +164,29 @@ export class BpeEncoder {
       const a = starts[w]!;
       const b = w + 1 < starts.length ? starts[w + 1]! : n.cps.length;
       if (a >= b) continue;
-      const r = this.charWord(n.cps, a, b);
-      for (let k = 0; k < r.length; k += 3) {
-        ids.push(r[k]!);
-        offsets.push([n.starts[a + r[k + 1]!]!, n.ends[a + r[k + 2]! - 1]!]);
+      if (b - a <= CHUNK_MIN || this.model.ignoreMerges) {
+        this.emitChars(n, a, b, ids, offsets);
+        continue;
       }
+      // A long word (a whole text without a pre-tokenizer): cut where no merge can cross.
+      let c = a;
+      for (let k = a + 1; k < b; k += 1) {
+        if (this.model.splittable(n.cps[k - 1]!, n.cps[k]!)) {
+          this.emitChars(n, c, k, ids, offsets);
+          c = k;
+        }
+      }
+      this.emitChars(n, c, b, ids, offsets);
     }
     return true;
+  }
+
+  private emitChars(n: Normalized, a: number, b: number, ids: number[], offsets: Array<[number, number]>): void {
+    const r = this.charWord(n.cps, a, b);
+    for (let k = 0; k < r.length; k += 3) {
+      ids.push(r[k]!);
+      offsets.push([n.starts[a + r[k + 1]!]!, n.ends[a + r[k + 2]! - 1]!]);
+    }
   }
 
   /** A char-level word's tokens as [id, start, end] triples relative to `a` (cached when short). */
@@ -177,7 +195,7 @@ export class BpeEncoder {
     const hit = key === undefined ? undefined : this.cache.get(key);
     if (hit) return hit;
     let out: WordResult;
-    const whole = this.model.ignoreMerges ? this.model.vocab.get(key ?? String.fromCodePoint(...cps.slice(a, b))) : undefined;
+    const whole = this.model.ignoreMerges && b - a <= this.model.longest ? this.model.vocab.get(key ?? String.fromCodePoint(...cps.slice(a, b))) : undefined;
     if (whole !== undefined) out = Int32Array.of(whole, 0, b - a);
     else {
       const count = this.model.encodeChars(cps, a, b, this.sym);

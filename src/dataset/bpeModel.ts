@@ -47,7 +47,9 @@ export class BpeModel {
   readonly ignoreMerges: boolean;
 
   constructor(readonly vocab: Map<string, number>, private readonly table: PairTable, opts: { unkId: number | undefined; fuseUnk: boolean; byteFallback: boolean; ignoreMerges: boolean }) {
+    let longest = 0;
     for (const [tok, id] of vocab) {
+      if (tok.length > longest) longest = tok.length;
       if (tok.length <= 2) {
         const cp = tok.codePointAt(0);
         if (cp !== undefined && tok.length === (cp > 0xffff ? 2 : 1)) this.charId.set(cp, id);
@@ -56,11 +58,38 @@ export class BpeModel {
         if (m) this.byteFallback[parseInt(m[1]!, 16)] = id;
       }
     }
+    this.longest = longest;
     for (let b = 0; b < 256; b += 1) this.byteLevelId[b] = vocab.get(BYTE_CHARS[b]!) ?? -1;
     this.unkId = opts.unkId;
     this.fuseUnk = opts.fuseUnk;
     this.hasByteFallback = opts.byteFallback;
     this.ignoreMerges = opts.ignoreMerges;
+  }
+
+  private inside: PairTable | undefined;
+  /** Longest vocabulary token, in UTF-16 units. */
+  readonly longest: number;
+
+  /**
+   * True when no merge can ever join a symbol ending in `x` to one starting with `y`: both are
+   * single-character tokens (so neither is unknown or byte fallback) and no vocabulary token holds
+   * `x` followed by `y`, while every merge yields a vocabulary token. A word may then be cut
+   * between them and its halves encoded alone with the same result.
+   */
+  splittable(x: number, y: number): boolean {
+    if (!this.charId.has(x) || !this.charId.has(y)) return false;
+    if (!this.inside) {
+      this.inside = new PairTable(this.vocab.size * 4);
+      for (const tok of this.vocab.keys()) {
+        let prev = -1;
+        for (const ch of tok) {
+          const cp = ch.codePointAt(0)!;
+          if (prev >= 0) this.inside.set(prev, cp, 0, 0);
+          prev = cp;
+        }
+      }
+    }
+    return this.inside.rank(x, y) < 0;
   }
 
   /**
