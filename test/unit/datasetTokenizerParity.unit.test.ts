@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import { onigToJs } from '../../src/dataset/bpeText';
 import { TextTokenizer } from '../../src/dataset/tokenizer';
 
 type Run = Array<[number[], number[]]>;
@@ -94,5 +95,23 @@ describe('BPE encoder fallback', () => {
     assert.notEqual(typeof tok.fast, 'string');
     const text = 'ab\ud800cd';
     assert.deepEqual(tok.encode(text), tok.libraryEncode(text));
+  });
+});
+
+describe('Oniguruma pattern translation (Split pre-tokenizers)', () => {
+  const re = (p: string) => new RegExp(onigToJs(p)!, 'gu');
+  it('keeps Unicode white space as Oniguruma has it (U+0085 is space, U+FEFF is not)', () => {
+    assert.deepEqual('a\u0085b\ufeffc'.match(re('\\s+')), ['\u0085']);
+    assert.deepEqual('a\u0085 b'.match(re('[^\\s]+')), ['a', 'b']);
+    assert.deepEqual('x\u0085'.match(re('\\S+')), ['x']);
+  });
+  it('makes (?i:...) case-insensitive and \\d, \\w, . Unicode-aware like Oniguruma', () => {
+    assert.deepEqual("I'M we'Ll".match(re("(?i:'m|'ll)")), ["'M", "'Ll"]);
+    assert.deepEqual('a٣3'.match(re('\\d+')), ['٣3']);
+    assert.deepEqual('né_x-'.match(re('\\w+')), ['né_x']);
+    assert.deepEqual('a\u2028b\nc'.match(re('.+')), ['a\u2028b', 'c']);
+  });
+  it('declines what it does not translate', () => {
+    for (const p of ['^a', 'a$', '(?i)a', '[a[b]]', '\\h', '(?i:[a-z])', '[abc']) assert.equal(onigToJs(p), undefined, p);
   });
 });
