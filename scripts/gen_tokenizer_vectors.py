@@ -33,6 +33,7 @@ EXTRA_ADDED = [
     {"id": 50258, "content": "<|r|>", "single_word": False, "lstrip": False, "rstrip": True, "normalized": False, "special": False},
     {"id": 50259, "content": "<|r|>x", "single_word": False, "lstrip": True, "rstrip": True, "normalized": True, "special": True},
     {"id": 50260, "content": " the", "single_word": False, "lstrip": False, "rstrip": False, "normalized": True, "special": False},
+    {"id": 50261, "content": "|>y", "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": False},
 ]
 #: Llama-3's and Qwen2's pre-tokenizer patterns (Split, then ByteLevel without its own pattern).
 LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
@@ -85,7 +86,7 @@ PIECES = [
     "<|user|>", "<|user|>\n", "<|end|> \n ", "<|assistant|>", "<|im_start|>", "<|im_end|>", "<0x41>", "\u2581", "\u2581\u2581x",
     "<|l|>", "  <|l|>", "<|r|>  ", "<|r|>x", " <|r|>x ", " the", "the", "def f(x):\n    return x * 2",
     "{\"key\": [1, 2, 3]}", "—", "…", "\x00", "\x1b[0m", "~~~", "###", "!!!???", "<|start_header_id|>",
-    "12345678", "I'M", "WE'LL", "x\r\n\r\ny", "a.\n\n  b", "\u212b", "\uac00\u11a8",
+    "12345678", "<|l|>y", "I'M", "WE'LL", "x\r\n\r\ny", "a.\n\n  b", "\u212b", "\uac00\u11a8",
 ]
 
 

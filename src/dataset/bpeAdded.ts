@@ -2,7 +2,9 @@
  * Added-token splitting as the Rust `tokenizers` `AddedVocabulary` does it: first the tokens
  * matched on the original text (`normalized: false`), then, in the text between them, those
  * matched on normalized text; leftmost-longest matches, `lstrip`/`rstrip` widening a match over
- * white space. Matching on normalized text is only done here when the normalizer is empty.
+ * white space. With special tokens left as text (`plain`, Rust `encode_special_tokens`) a special
+ * token is still matched, then passed over, so the text it covers is not searched for others.
+ * Matching on normalized text is only done here when the normalizer is the identity.
  */
 import { WS_CLASS } from './bpeText';
 
@@ -43,17 +45,17 @@ export class AddedSplitter {
   private readonly raw: Matcher | undefined;
   private readonly norm: Matcher | undefined;
 
-  private constructor(tokens: AddedToken[]) {
+  private constructor(tokens: AddedToken[], private readonly plain: boolean) {
     this.raw = matcher(tokens.filter((t) => !t.normalized));
     this.norm = matcher(tokens.filter((t) => t.normalized));
   }
 
   /** The splitter, or a reason this encoder cannot split like Rust does. */
   static create(all: AddedToken[], plain: boolean, identityNormalizer: boolean): AddedSplitter | string {
-    const tokens = all.filter((t) => t.content && !(plain && t.special));
+    const tokens = all.filter((t) => t.content);
     if (tokens.some((t) => t.single_word)) return 'single_word added tokens';
     if (!identityNormalizer && tokens.some((t) => t.normalized)) return 'normalized added tokens with a normalizer';
-    return new AddedSplitter(tokens);
+    return new AddedSplitter(tokens, plain);
   }
 
   /** True when no token can match (the whole text goes to the model). */
@@ -61,20 +63,24 @@ export class AddedSplitter {
     return !this.raw && !this.norm;
   }
 
+  private find(text: string, from: number, to: number, m: Matcher | undefined): Span[] {
+    return find(text, from, to, m, this.plain);
+  }
+
   /** The pieces of `text` (empty pieces dropped). */
   split(text: string): Span[] {
-    const first = find(text, 0, text.length, this.raw);
+    const first = this.find(text, 0, text.length, this.raw);
     if (!this.norm) return first;
     const out: Span[] = [];
     for (const s of first) {
       if (s.id >= 0) out.push(s);
-      else out.push(...find(text, s.start, s.end, this.norm));
+      else out.push(...this.find(text, s.start, s.end, this.norm));
     }
     return out;
   }
 }
 
-function find(text: string, from: number, to: number, m: Matcher | undefined): Span[] {
+function find(text: string, from: number, to: number, m: Matcher | undefined, plain: boolean): Span[] {
   if (!m) return from < to ? [{ id: -1, start: from, end: to }] : [];
   const out: Span[] = [];
   const piece = from === 0 && to === text.length ? text : text.slice(from, to);
@@ -82,6 +88,7 @@ function find(text: string, from: number, to: number, m: Matcher | undefined): S
   m.re.lastIndex = 0;
   for (let hit = m.re.exec(piece); hit; hit = m.re.exec(piece)) {
     const tok = m.byText.get(hit[0])!;
+    if (plain && tok.special) continue;
     let start = hit.index;
     let stop = start + hit[0].length;
     if (tok.lstrip) {
