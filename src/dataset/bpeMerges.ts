@@ -60,7 +60,6 @@ export interface Symbols {
   length: number;
 }
 
-const RANK_SCALE = 2 ** 24;
 let heap = new Float64Array(1024);
 let prev = new Int32Array(256);
 let next = new Int32Array(256);
@@ -72,7 +71,9 @@ let next = new Int32Array(256);
 export function mergeSymbols(sym: Symbols, table: PairTable): number {
   const n = sym.length;
   if (n < 2) return n;
-  if (n >= RANK_SCALE) throw new Error(`word of ${n} symbols is too long to merge`);
+  // Heap keys are rank * scale + position: exact in a double while rank * scale < 2^53.
+  let scale = 1 << 16;
+  while (scale < n) scale *= 2;
   if (prev.length < n) {
     prev = new Int32Array(n * 2);
     next = new Int32Array(n * 2);
@@ -117,14 +118,14 @@ export function mergeSymbols(sym: Symbols, table: PairTable): number {
     next[i] = i + 1 < n ? i + 1 : -1;
     if (i + 1 < n) {
       const r = table.rank(ids[i]!, ids[i + 1]!);
-      if (r >= 0) push(r * RANK_SCALE + i);
+      if (r >= 0) push(r * scale + i);
     }
   }
   const dead = sym.ends; // a merged-away symbol gets end = -1
   while (size > 0) {
     const key = pop();
-    const pos = key % RANK_SCALE;
-    const rank = (key - pos) / RANK_SCALE;
+    const pos = key % scale;
+    const rank = (key - pos) / scale;
     if (dead[pos] === -1) continue;
     const q = next[pos]!;
     if (q === -1 || table.rank(ids[pos]!, ids[q]!) !== rank) continue;
@@ -137,11 +138,11 @@ export function mergeSymbols(sym: Symbols, table: PairTable): number {
     const before = prev[pos]!;
     if (before !== -1) {
       const r = table.rank(ids[before]!, ids[pos]!);
-      if (r >= 0) push(r * RANK_SCALE + before);
+      if (r >= 0) push(r * scale + before);
     }
     if (after !== -1) {
       const r = table.rank(ids[pos]!, ids[after]!);
-      if (r >= 0) push(r * RANK_SCALE + pos);
+      if (r >= 0) push(r * scale + pos);
     }
   }
   let out = 0;

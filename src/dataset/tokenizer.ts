@@ -114,7 +114,7 @@ export class TextTokenizer {
 
   /** True when the tokenizer adds BOS by itself (its post-processor), as for `format: text`. */
   addsBos(): boolean {
-    this.bos ??= this.bosId !== undefined && Number(this.tok.encode('x', { add_special_tokens: true }).ids[0]) === this.bosId;
+    this.bos ??= this.bosId !== undefined && (templateFirstId(this.json['post_processor']) ?? Number(this.tok.encode('x', { add_special_tokens: true }).ids[0])) === this.bosId;
     return this.bos;
   }
 
@@ -160,6 +160,27 @@ export class TextTokenizer {
     const tokens = enc.tokens;
     return { ids, tokens, offsets: alignOffsets(text, ids.map((id, i) => this.added.get(id) ?? tokenSurface(tokens[i]!, this.kind)), this.trim) };
   }
+}
+
+/**
+ * The first id a TemplateProcessing post-processor puts before a single text (-1 when it starts
+ * with the text itself, also for none or ByteLevel), or undefined for post-processors only the
+ * library knows.
+ */
+function templateFirstId(pp: unknown): number | undefined {
+  const all = (pp as { type?: string } | null)?.type === 'Sequence' ? ((pp as { processors?: unknown[] }).processors ?? []) : pp ? [pp] : [];
+  let first = -1;
+  for (const p of all as Array<{ type?: string; single?: unknown[]; special_tokens?: Record<string, { ids?: number[] }> }>) {
+    if (p.type === 'ByteLevel') continue;
+    if (p.type !== 'TemplateProcessing' || !Array.isArray(p.single)) return undefined;
+    const head = p.single[0] as { SpecialToken?: { id?: string } } | undefined;
+    if (head?.SpecialToken) {
+      const id = p.special_tokens?.[head.SpecialToken.id ?? '']?.ids?.[0];
+      if (typeof id !== 'number') return undefined;
+      first = id;
+    }
+  }
+  return first;
 }
 
 /** Longest first, then code-point order (Python's sort key (-len, text)). */

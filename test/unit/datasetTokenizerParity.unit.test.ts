@@ -7,10 +7,11 @@
  * Known gap: offsets of text that an NFC normalizer changes (the library path) are not checked.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import { Tokenizer } from '@huggingface/tokenizers';
 import { onigToJs } from '../../src/dataset/bpeText';
 import { TextTokenizer } from '../../src/dataset/tokenizer';
 
@@ -95,6 +96,21 @@ describe('BPE encoder fallback', () => {
     assert.notEqual(typeof tok.fast, 'string');
     const text = 'ab\ud800cd';
     assert.deepEqual(tok.encode(text), tok.libraryEncode(text));
+  });
+});
+
+describe('BOS added by the post-processor', () => {
+  it('is read from TemplateProcessing as the library encodes it, on every masking fixture', () => {
+    const dirs = readdirSync(join(fixtures, 'masking')).filter((d) => existsSync(join(fixtures, 'masking', d, 'tokenizer_config.json')));
+    let adds = 0;
+    for (const d of dirs) {
+      const tokenizerConfig = loadJson(`masking/${d}/tokenizer_config.json`);
+      const tok = new TextTokenizer({ tokenizerJson: loadJson(`masking/${d}/tokenizer.json`), tokenizerConfig });
+      const lib = new Tokenizer(loadJson(`masking/${d}/tokenizer.json`), tokenizerConfig);
+      assert.equal(tok.addsBos(), tok.bosId !== undefined && Number(lib.encode('x', { add_special_tokens: true }).ids[0]) === tok.bosId, d);
+      if (tok.addsBos()) adds += 1;
+    }
+    assert.ok(adds >= 2, 'llama3 and mistral add BOS');
   });
 });
 
