@@ -41,8 +41,12 @@ function main(): void {
   const section = ['## Tokenization', '', `\`${result.tokenize_run.command}\` — ${result.tokenize_run.date}; load average ${JSON.stringify(loadBefore)} → ${JSON.stringify(result.tokenize_run.machine.load_avg_at_end)}`, '',
     `ts_over_rust_tokenize = ${result.ts_over_rust_tokenize} (target ≥ 0.5)`, '',
     '| tokenizer | TypeScript encoder | TypeScript s (best) | Rust s (best) | TS/Rust throughput | first pass s, TS / Rust | id mismatches | offset mismatches |', '|---|---|---|---|---|---|---|---|', ...rows, ''].join('\n');
-  const old = existsSync(md) ? readFileSync(md, 'utf8') : '# Dataset preview benchmark\n';
-  writeFileSync(md, `${old.replace(/\n## Tokenization\n[\s\S]*$/, '\n').trimEnd()}\n\n${section}`);
+  // The full run's summary row and tokenizer table give way to this run's figures.
+  const old = (existsSync(md) ? readFileSync(md, 'utf8') : '# Dataset preview benchmark\n')
+    .replace(/\n## Tokenization\n[\s\S]*$/, '\n')
+    .replace(/^\| ts_over_rust_tokenize \| [^|]* \|/m, `| ts_over_rust_tokenize | ${result.ts_over_rust_tokenize} (see Tokenization) |`)
+    .replace(/^\| tokenizer \| TypeScript s \|[^\n]*\n(?:\|[^\n]*\n)*/m, '');
+  writeFileSync(md, `${old.trimEnd()}\n\n${section}`);
   console.log(JSON.stringify({ ts_over_rust_tokenize: result.ts_over_rust_tokenize, tokenize }, null, 2));
 }
 
