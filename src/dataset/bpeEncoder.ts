@@ -41,6 +41,19 @@ export class BpeEncoder {
     private readonly nfc: boolean,
   ) {}
 
+  private names: string[] | undefined;
+
+  /** Text of a token id: the added token's, else the vocabulary's ('' when unknown). */
+  tokenOf(id: number): string {
+    if (!this.names) {
+      const names: string[] = new Array<string>(this.model.vocab.size).fill('');
+      for (const [t, i] of this.model.vocab) names[i] = t;
+      for (const [t, i] of this.addedIds) names[i] = t;
+      this.names = names;
+    }
+    return this.names[id] ?? '';
+  }
+
   /** Id of a token text: an added token first, then the vocabulary (as Rust `token_to_id`). */
   idOf(token: string): number | undefined {
     return this.addedIds.get(token) ?? this.model.vocab.get(token);

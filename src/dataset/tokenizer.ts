@@ -120,19 +120,6 @@ export class TextTokenizer {
 
   private bos: boolean | undefined;
 
-  private names: string[] | undefined;
-
-  /** Vocabulary text of a token id ('' when unknown). */
-  private tokenOf(id: number): string {
-    if (!this.names) {
-      this.names = [];
-      const vocab = ((this.json['model'] as { vocab?: Record<string, number> } | undefined)?.vocab ?? {});
-      for (const [t, i] of Object.entries(vocab)) this.names[i] = t;
-      for (const [i, t] of this.added) this.names[i] = t;
-    }
-    return this.names[id] ?? '';
-  }
-
   /** Id of a token text, or undefined. */
   idOf(token: string): number | undefined {
     if (!token) return undefined;
@@ -150,7 +137,9 @@ export class TextTokenizer {
    */
   encode(text: string, plain = false): Encoding {
     const fast = typeof this.fast === 'string' ? undefined : this.fast.encode(text, plain);
-    return fast ? { ids: fast.ids, tokens: fast.ids.map((id) => this.tokenOf(id)), offsets: fast.offsets } : this.libraryEncode(text, plain);
+    if (!fast) return this.libraryEncode(text, plain);
+    const enc = this.fast as BpeEncoder;
+    return { ids: fast.ids, tokens: fast.ids.map((id) => enc.tokenOf(id)), offsets: fast.offsets };
   }
 
   /** `encode` through `@huggingface/tokenizers`, offsets recovered from the token bytes. */
