@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { loadBpeModel, newSymbols, type BpeModel } from '../../src/dataset/bpeModel';
 import { onigToJs } from '../../src/dataset/bpeText';
+import { rng } from '../seededRandom';
 import { TextTokenizer } from '../../src/dataset/tokenizer';
 
 type Run = Array<[number[], number[]]>;
@@ -96,6 +98,32 @@ describe('BPE encoder fallback', () => {
     assert.notEqual(typeof tok.fast, 'string');
     const text = 'ab\ud800cd';
     assert.deepEqual(tok.encode(text), tok.libraryEncode(text));
+  });
+});
+
+describe('cutting long words where no merge can cross', () => {
+  it('gives the ids of merging the whole word, on 400 seeded random texts (Phi-3, no pre-tokenizer)', () => {
+    const json = loadJson('tokenizers/phi-3-mini/tokenizer.json.gz');
+    const tok = new TextTokenizer({ tokenizerJson: json, tokenizerConfig: {} });
+    const loaded = loadBpeModel(json['model']);
+    if (typeof loaded === 'string') throw new Error(loaded);
+    const model: BpeModel = loaded;
+    const r = rng(5);
+    const alphabet = [...'abcdefghij klmnop.,;:!?-\n\t  0123456789éü東京日本😄👍▁\'"()[]{}#*_~', 'the', ' the', 'ing', '  ', '...', '\u0085', '\ufeff'];
+    const sym = newSymbols();
+    let cut = 0;
+    for (let n = 0; n < 400; n += 1) {
+      let text = '';
+      const len = 30 + Math.floor(r() * 300);
+      while (text.length < len) text += alphabet[Math.floor(r() * alphabet.length)]!;
+      // The whole text as one word, as Phi-3's normalizer makes it: '▁' in front, spaces as '▁'.
+      const cps = Array.from(`\u2581${text.replace(/ /g, '\u2581')}`, (c) => c.codePointAt(0)!);
+      const count: number = model.encodeChars(cps, 0, cps.length, sym);
+      const whole: number[] = Array.from(sym.ids.subarray(0, count));
+      assert.deepEqual(tok.encode(text, true).ids, whole, JSON.stringify(text));
+      if (cps.some((c, k) => k > 0 && model.splittable(cps[k - 1]!, c))) cut += 1;
+    }
+    assert.ok(cut > 300, `texts actually cut: ${cut}`);
   });
 });
 
