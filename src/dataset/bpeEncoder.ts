@@ -20,7 +20,7 @@ export interface BpeEncoding {
 }
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const CACHE_LIMIT = 100_000;
+const CACHE_LIMIT = 50_000;
 const CACHE_WORD_MAX = 100;
 /** Char-level words longer than this (code points) are cut where no merge can cross. */
 const CHUNK_MIN = 24;
