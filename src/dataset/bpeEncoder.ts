@@ -1,11 +1,13 @@
 /**
  * A BPE encoder that reads `tokenizer.json` and returns ids with code-point offsets computed while
  * encoding, equal to the Rust `tokenizers` (`encode(text, add_special_tokens=False)`): byte-level
- * BPE (GPT-2 pattern) and SentencePiece-style BPE (Metaspace, or no pre-tokenizer with
- * Prepend/Replace normalizers, byte fallback). `loadBpeEncoder` returns a reason for whatever it
- * does not implement, and `encode` returns undefined for a text it cannot follow exactly (ill-formed
- * UTF-16, text that NFC would change); in both cases the caller uses the library tokenizer.
+ * BPE (GPT-2 pattern, or a Split pattern such as Llama-3's and Qwen2's) and SentencePiece-style
+ * BPE (Metaspace, or no pre-tokenizer with Prepend/Replace normalizers, byte fallback).
+ * `BpeEncoder.load` returns a reason for whatever it does not implement, and `encode` returns
+ * undefined for a text it cannot follow exactly (ill-formed UTF-16, text that NFC would change);
+ * in both cases the caller uses the library tokenizer.
  */
+import { z } from 'zod';
 import { AddedSplitter, type AddedToken } from './bpeAdded';
 import type { Symbols } from './bpeMerges';
 import { loadBpeModel, newSymbols, type BpeModel } from './bpeModel';
@@ -18,6 +20,16 @@ export interface BpeEncoding {
   ids: number[];
   offsets: Array<[number, number]>;
 }
+
+const addedSchema = z.array(z.object({
+  id: z.number().int().nonnegative(),
+  content: z.string(),
+  single_word: z.boolean().optional(),
+  lstrip: z.boolean().optional(),
+  rstrip: z.boolean().optional(),
+  normalized: z.boolean().optional(),
+  special: z.boolean().optional(),
+}));
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const CACHE_LIMIT = 50_000;
@@ -70,7 +82,9 @@ export class BpeEncoder {
     const nfcOnly = steps.every((st) => st.kind === 'nfc');
     if (pre.kind === 'byteLevel' && !nfcOnly) return 'byte-level BPE with a normalizer other than NFC';
     if (pre.kind === 'byteLevel' && model.byteLevelId.some((id) => id < 0)) return 'byte-level alphabet missing from the vocabulary';
-    const added = (json['added_tokens'] ?? []) as AddedToken[];
+    const parsed = addedSchema.safeParse(json['added_tokens'] ?? []);
+    if (!parsed.success) return `added_tokens: ${parsed.error.issues[0]?.message ?? 'unreadable'}`;
+    const added: AddedToken[] = parsed.data;
     const normal = AddedSplitter.create(added, false, nfcOnly);
     if (typeof normal === 'string') return normal;
     const plain = AddedSplitter.create(added, true, nfcOnly);
