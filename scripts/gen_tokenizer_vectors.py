@@ -47,6 +47,10 @@ def split_byte_level(pattern: str) -> dict[str, Any]:
         {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
 
 
+def isolated(pattern: str) -> dict[str, Any]:
+    return {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": False}
+
+
 META = {"type": "Metaspace", "replacement": "\u2581", "split": True}
 #: name -> (base tokenizer file, patch: top-level keys replaced, "model" keys merged, "added_tokens+" appended).
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -62,6 +66,13 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         "model": {"ignore_merges": True}, "pre_tokenizer": split_byte_level(LLAMA3_PATTERN)}),
     "gpt2-qwen2-split-nfc": ("tokenizers/gpt2/tokenizer.json.gz", {
         "normalizer": {"type": "NFC"}, "pre_tokenizer": split_byte_level(QWEN2_PATTERN)}),
+    "gpt2-digits-bytelevel": ("tokenizers/gpt2/tokenizer.json.gz", {"pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+        {"type": "Digits", "individual_digits": True},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]}}),
+    "gpt2-multi-split": ("tokenizers/gpt2/tokenizer.json.gz", {"pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+        isolated(r"\p{N}{1,3}"), isolated("[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+"), isolated(LLAMA3_PATTERN),
+        {"type": "Digits", "individual_digits": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}}),
     "phi3-metaspace-first": ("tokenizers/phi-3-mini/tokenizer.json.gz", {
         "normalizer": None, "pre_tokenizer": {**META, "prepend_scheme": "first"}}),
     "phi3-metaspace-always-nosplit": ("tokenizers/phi-3-mini/tokenizer.json.gz", {

@@ -121,23 +121,7 @@ export class BpeEncoder {
     if (pre.kind === 'byteLevel') {
       const piece = text.slice(from, to);
       if (this.nfc && piece.normalize('NFC') !== piece) return false;
-      if (!pre.regex) {
-        this.byteWord(piece, from, ids, offsets);
-        return true;
-      }
-      let last = 0;
-      pre.regex.lastIndex = 0;
-      for (let m = pre.regex.exec(piece); m; m = pre.regex.exec(piece)) {
-        if (!m[0]) {
-          const at = pre.regex.lastIndex;
-          pre.regex.lastIndex += piece.charCodeAt(at) >= 0xd800 && piece.charCodeAt(at) < 0xdc00 ? 2 : 1;
-          continue;
-        }
-        if (m.index > last) this.byteWord(piece.slice(last, m.index), from + last, ids, offsets);
-        this.byteWord(m[0], from + m.index, ids, offsets);
-        last = m.index + m[0].length;
-      }
-      if (last < piece.length) this.byteWord(piece.slice(last), from + last, ids, offsets);
+      this.splitWords(piece, from, 0, pre.regexes, ids, offsets);
       return true;
     }
     const n = normalize(text, from, to, this.steps);
@@ -170,6 +154,30 @@ export class BpeEncoder {
       this.emitChars(n, c, b, ids, offsets);
     }
     return true;
+  }
+
+  /** Cuts `piece` (at `base` in the text) with `regexes[k..]` in turn (matches and the gaps between). */
+  private splitWords(piece: string, base: number, k: number, regexes: RegExp[], ids: number[], offsets: Array<[number, number]>): void {
+    const re = regexes[k];
+    if (!re) {
+      this.byteWord(piece, base, ids, offsets);
+      return;
+    }
+    let last = 0;
+    re.lastIndex = 0;
+    const parts: Array<[number, number]> = [];
+    for (let m = re.exec(piece); m; m = re.exec(piece)) {
+      if (!m[0]) {
+        const at = re.lastIndex;
+        re.lastIndex += piece.charCodeAt(at) >= 0xd800 && piece.charCodeAt(at) < 0xdc00 ? 2 : 1;
+        continue;
+      }
+      if (m.index > last) parts.push([last, m.index]);
+      parts.push([m.index, m.index + m[0].length]);
+      last = m.index + m[0].length;
+    }
+    if (last < piece.length) parts.push([last, piece.length]);
+    for (const [a, b] of parts) this.splitWords(a === 0 && b === piece.length ? piece : piece.slice(a, b), base + a, k + 1, regexes, ids, offsets);
   }
 
   private emitChars(n: Normalized, a: number, b: number, ids: number[], offsets: Array<[number, number]>): void {

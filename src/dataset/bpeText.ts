@@ -12,7 +12,7 @@ export type NormStep = { kind: 'prepend'; text: number[] } | { kind: 'replace'; 
 export type PreTok =
   | { kind: 'none' }
   | { kind: 'metaspace'; rep: number; prepend: 'always' | 'first' | 'never'; split: boolean }
-  | { kind: 'byteLevel'; regex: RegExp | undefined };
+  | { kind: 'byteLevel'; regexes: RegExp[] };
 
 type Json = Record<string, unknown>;
 
@@ -64,7 +64,7 @@ export function readPreTokenizer(p: unknown): PreTok | string {
   switch (j['type']) {
     case 'ByteLevel':
       if (j['add_prefix_space'] === true) return 'ByteLevel with add_prefix_space';
-      return { kind: 'byteLevel', regex: j['use_regex'] === false ? undefined : GPT2_SPLIT };
+      return { kind: 'byteLevel', regexes: j['use_regex'] === false ? [] : [GPT2_SPLIT] };
     case 'Metaspace': {
       const rep = oneCp(j['replacement']);
       if (rep === undefined) return 'Metaspace replacement is not one character';
@@ -73,13 +73,19 @@ export function readPreTokenizer(p: unknown): PreTok | string {
       return { kind: 'metaspace', rep, prepend: scheme, split: j['split'] !== false };
     }
     case 'Sequence': {
-      // Llama-3 / Qwen2 style: a Split with the model's pattern, then ByteLevel without its own.
-      const [split, byteLevel, ...rest] = (j['pretokenizers'] ?? []) as Json[];
-      if (rest.length || split?.['type'] !== 'Split' || byteLevel?.['type'] !== 'ByteLevel' || byteLevel['use_regex'] !== false || byteLevel['add_prefix_space'] === true) {
-        return 'pre-tokenizer Sequence other than Split + ByteLevel';
+      // Llama-3 / Qwen2 / StarCoder / DeepSeek style: Split (Isolated) or Digits steps, each
+      // cutting the pieces of the one before, then ByteLevel (with or without its own pattern).
+      const steps = (j['pretokenizers'] ?? []) as Json[];
+      const last = steps[steps.length - 1];
+      if (last?.['type'] !== 'ByteLevel' || last['add_prefix_space'] === true) return 'pre-tokenizer Sequence not ending in ByteLevel';
+      const regexes: RegExp[] = [];
+      for (const step of steps.slice(0, -1)) {
+        const re = step['type'] === 'Split' ? splitRegex(step) : step['type'] === 'Digits' ? (step['individual_digits'] === true ? /\p{N}/gu : /\p{N}+/gu) : `pre-tokenizer ${String(step['type'])} in a Sequence`;
+        if (typeof re === 'string') return re;
+        regexes.push(re);
       }
-      const regex = splitRegex(split);
-      return typeof regex === 'string' ? regex : { kind: 'byteLevel', regex };
+      if (last['use_regex'] !== false) regexes.push(GPT2_SPLIT);
+      return { kind: 'byteLevel', regexes };
     }
     default:
       return `pre-tokenizer ${String(j['type'])}`;
