@@ -1,7 +1,7 @@
 /**
  * Dataset preview benchmark (CPU; not part of `npm test`):
- *  - ts_over_rust_tokenize: throughput of our TypeScript tokenization (@huggingface/tokenizers +
- *    recovered offsets) over that of the Rust `tokenizers` on the same rendered conversations,
+ *  - ts_over_rust_tokenize: throughput of our TypeScript tokenization (TextTokenizer.encode: ids
+ *    and offsets) over that of the Rust `tokenizers` on the same rendered conversations,
  *    single-threaded, per tokenizer (real GPT-2 byte-level BPE and Phi-3 SentencePiece-style BPE
  *    from the shared data); ids and offsets must be identical (mismatches are counted).
  *  - first_screen_ms: from nothing to the first screen of rows (FIRST_SCREEN_ROWS lines) of a
@@ -27,8 +27,8 @@ import { firstScreen } from '../src/dataset/firstScreen';
 import { FIRST_SCREEN_ROWS } from '../src/dataset/previewProtocol';
 import { loadSession } from '../src/dataset/session';
 import { ChatTemplate } from '../src/dataset/template';
-import { TextTokenizer } from '../src/dataset/tokenizer';
 import { chatRow, generateJsonl, peakRssMb, rng } from './datasetPreviewParts';
+import { tokenizeBench as compareTokenizers } from './datasetTokenizeParts';
 
 const root = path.resolve(__dirname, '..');
 const work = path.join(root, 'bench', 'work');
@@ -36,29 +36,9 @@ const builtin = path.join(root, 'python-backend', 'src', 'qlora_studio', 'data',
 const shared = process.env['QLORA_SHARED_DATA'] ?? path.resolve(root, '..', '..', 'shared', 'data');
 const { values: args } = parseArgs({ options: { lines: { type: 'string', default: '1000000' }, 'doctor-seconds': { type: 'string', default: '120' }, texts: { type: 'string', default: '2000' } } });
 
+/** One tokenizer through both implementations (bench/datasetTokenizeParts.ts). */
 function tokenizeBench(name: string, dir: string, texts: string[]) {
-  const json = (f: string, optional = false) => { try { return JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as Record<string, unknown>; } catch (e) { if (optional) return {}; throw e; } };
-  const tok = new TextTokenizer({ tokenizerJson: json('tokenizer.json'), tokenizerConfig: json('tokenizer_config.json', true) });
-  const job = path.join(work, `tok-${name}.json`);
-  const res = path.join(work, `tok-${name}.out.json`);
-  writeFileSync(job, JSON.stringify({ tokenizer: path.join(dir, 'tokenizer.json'), texts }));
-  execFileSync(path.join(root, '.venv', 'bin', 'python'), [path.join(root, 'bench', 'datasetPreview_rust.py'), job, res], { stdio: 'inherit' });
-  const rust = JSON.parse(readFileSync(res, 'utf8')) as { seconds: number; ids: number[][]; offsets: Array<Array<[number, number]>> };
-  let best = Infinity;
-  let encs = texts.map((t) => tok.encode(t));
-  for (let k = 0; k < 3; k += 1) {
-    const t0 = performance.now();
-    encs = texts.map((t) => tok.encode(t));
-    best = Math.min(best, (performance.now() - t0) / 1000);
-  }
-  let idMismatch = 0;
-  let offsetMismatch = 0;
-  encs.forEach((e, i) => {
-    if (JSON.stringify(e.ids) !== JSON.stringify(rust.ids[i])) idMismatch += 1;
-    else if (JSON.stringify(e.offsets) !== JSON.stringify(rust.offsets[i])) offsetMismatch += 1;
-  });
-  const chars = texts.reduce((n, t) => n + t.length, 0);
-  return { ts_seconds: +best.toFixed(4), rust_seconds: +rust.seconds.toFixed(4), ts_over_rust: +(rust.seconds / best).toFixed(3), chars, texts: texts.length, id_mismatches: idMismatch, offset_mismatches: offsetMismatch };
+  return compareTokenizers(root, work, name, dir, texts);
 }
 
 async function main(): Promise<void> {
@@ -124,7 +104,7 @@ function pkgVersion(name: string): string {
   return (JSON.parse(readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-function markdown(r: Record<string, unknown> & { targets: Record<string, number>; tokenize: Record<string, Record<string, number>>; doctor: Record<string, unknown> }): string {
+function markdown(r: Record<string, unknown> & { targets: Record<string, number>; tokenize: Record<string, Record<string, number | string>>; doctor: Record<string, unknown> }): string {
   const row = (k: string, op: string) => `| ${k} | ${String(r[k])} | ${op} ${r.targets[k]} |`;
   const tok = Object.entries(r.tokenize).map(([n, t]) => `| ${n} | ${t['ts_seconds']} | ${t['rust_seconds']} | ${t['ts_over_rust']} | ${t['id_mismatches']} | ${t['offset_mismatches']} |`);
   return [

@@ -18,6 +18,7 @@ npx tsx scripts/genRecipeDoc.ts --check
 npx tsx scripts/genRecipeFixtures.ts --check
 .venv/bin/python scripts/gen_masking_vectors.py --check
 .venv/bin/python scripts/gen_render_vectors.py --check
+.venv/bin/python scripts/gen_tokenizer_vectors.py --check
 .venv/bin/python scripts/gen_estimate_vectors.py --check
 .venv/bin/python scripts/gen_recipe_types.py --check
 tier "typecheck"; npm run -s typecheck

@@ -1,10 +1,12 @@
 """Faults around a run: corrupt and stranded checkpoints, a full or read-only disk, CLI edges,
-SIGTERM while loading, the recipe frozen once, and a bit-exact resume with evaluation on.
+SIGTERM while loading, the recipe frozen once, and a bit-exact resume with evaluation on (also
+where bitsandbytes repacks 4-bit weights for inference: an AVX512-BF16 CPU, emulated here).
 
 Real CLI processes on the tiny example. The full and read-only disks are real file systems
 (tmpfs mounts; the test needs root to mount and says so when it cannot). Power loss is covered
-by fault injection: the fsync/rename order of a publish is recorded, and a checkpoint stranded
-under its temp name (what a lost rename leaves) must be recovered by the next resume.
+by fault injection here: the fsync/rename order of a publish is recorded, and a checkpoint stranded
+under its temp name (what a lost rename leaves) must be recovered by the next resume. Where the
+machine can mount a loop device, test_hostile_power_loss.py also cuts the power on a real ext4.
 """
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import cli, cli_popen, read_events, write_recipe_variant
+from conftest import cli, cli_popen, engine_env, read_events, write_recipe_variant
 
 from qlora_studio.rundir import latest_checkpoint
 
@@ -32,6 +35,26 @@ def eval_run(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     res = cli("run", str(recipe), "--output-dir", str(runs), "--run-id", "a")
     assert res.returncode == 0, res.stderr[-3000:]
     return {"recipe": recipe, "run_dir": runs / "a"}
+
+
+AVX512_BF16 = Path(__file__).with_name("avx512bf16_cpu.py")
+
+
+def avx512_bf16_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a process where bitsandbytes behaves as on a CPU with AVX512-BF16 (avx512bf16_cpu.py)."""
+    return subprocess.run([sys.executable, str(AVX512_BF16), *args], capture_output=True, text=True, timeout=300,
+                          env=engine_env())
+
+
+@pytest.fixture(scope="module")
+def avx512_eval_run(eval_run: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """eval_run's recipe trained on an emulated AVX512-BF16 CPU, each evaluation probed."""
+    runs = tmp_path_factory.mktemp("avx512runs")
+    probe = runs / "evaluations.jsonl"
+    res = avx512_bf16_cli("--probe", str(probe), "--", "run", str(eval_run["recipe"]), "--output-dir", str(runs),
+                          "--run-id", "a")
+    assert res.returncode == 0, res.stderr[-3000:]
+    return {"recipe": eval_run["recipe"], "run_dir": runs / "a", "probe": probe}
 
 
 def _resumable_copy(src: Path, root: Path, keep_steps: tuple[int, ...]) -> Path:
@@ -67,14 +90,55 @@ def _metrics_after(events: list[dict], step: int) -> dict[int, tuple[float, floa
     return out
 
 
-def test_resume_with_evaluation_on_is_bit_exact(eval_run, tmp_path):
-    run = _resumable_copy(eval_run["run_dir"], tmp_path, (2,))
-    res = cli("run", str(eval_run["recipe"]), "--output-dir", str(tmp_path), "--run-id", "a", "--resume")
+def _eval_losses(events: list[dict], after: int) -> list[float]:
+    return [e["data"]["eval_loss"] for e in events if e["type"] == "eval" and e["data"]["step"] > after]
+
+
+@pytest.mark.parametrize("cpu", ["this CPU", "AVX512-BF16 CPU (emulated)"])
+def test_resume_with_evaluation_on_is_bit_exact(request, cpu, tmp_path):
+    """Losses, gradient norms and eval losses after a resume equal an uninterrupted run's, bit for bit.
+
+    On a CPU without AVX512-BF16 bitsandbytes never repacks 4-bit weights, so the first case holds
+    even without keeping the layers on their training kernel during evaluation. The second case
+    runs where bitsandbytes repacks (avx512bf16_cpu.py): an evaluation there repacks the weights
+    (bf16 scales, double quantization undone), and saving the best adapter right after unpacks
+    them again with re-quantized scales, so an uninterrupted run trains on other base weights
+    than a resumed one unless evaluation keeps the training kernels.
+    """
+    emulated = cpu != "this CPU"
+    ref = request.getfixturevalue("avx512_eval_run" if emulated else "eval_run")
+    run = _resumable_copy(ref["run_dir"], tmp_path, (2,))
+    args = ("run", str(ref["recipe"]), "--output-dir", str(tmp_path), "--run-id", "a", "--resume")
+    res = avx512_bf16_cli(*args) if emulated else cli(*args)
     assert res.returncode == 0, res.stderr[-3000:]
-    resumed, reference = read_events(run), read_events(eval_run["run_dir"])
+    resumed, reference = read_events(run), read_events(ref["run_dir"])
     assert _metrics_after(resumed, 2) == _metrics_after(reference, 2) != {}
-    evals = lambda evs: [e["data"]["eval_loss"] for e in evs if e["type"] == "eval" and e["data"]["step"] > 2]  # noqa: E731
-    assert evals(resumed)[-2:] == evals(reference)[-2:]
+    assert _eval_losses(resumed, 2) == _eval_losses(reference, 2) != []
+
+
+def test_avx512_bf16_emulation_takes_bitsandbytes_repack_path():
+    """The emulation is real: a 4-bit layer in eval repacks (and keeps it), computing about the same."""
+    res = subprocess.run([sys.executable, str(AVX512_BF16), "--self-check"], capture_output=True, text=True,
+                         timeout=120, env=engine_env())
+    assert res.returncode == 0, res.stderr[-3000:]
+    check = json.loads(res.stdout.splitlines()[-1])
+    assert check["repacked_after_eval"] and not check["eval_bit_equal"]
+    assert check["eval_max_abs_diff"] < 0.02 * check["train_out_max_abs"]  # bf16 rounding, not another result
+
+
+def test_evaluation_leaves_weights_rngs_and_data_position_as_training_had_them(avx512_eval_run, eval_run):
+    """Around every evaluation (AVX512-BF16 CPU emulated): the 4-bit weights' storage and quantization
+    state, which modules train (dropout), the python/numpy/torch (and CUDA) RNGs and the data position
+    are exactly as before it; and training there is bit-identical to training on this CPU."""
+    probes = [json.loads(line) for line in avx512_eval_run["probe"].read_text().splitlines()]
+    assert [p["step"] for p in probes] == [2, 4, 6]
+    for p in probes:
+        assert p["before"]["layers"], "no 4-bit layer was probed"
+        changed = sorted(k for k in p["before"] if p["before"][k] != p["after"][k])
+        assert changed == [], f"evaluation at step {p['step']} changed {changed}"
+    emulated, plain = read_events(avx512_eval_run["run_dir"]), read_events(eval_run["run_dir"])
+    assert _metrics_after(emulated, 0) == _metrics_after(plain, 0)
+    assert _eval_losses(emulated, 0) == _eval_losses(plain, 0)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "delete", "bitflip"])

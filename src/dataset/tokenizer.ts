@@ -1,10 +1,14 @@
 /**
- * Tokenization for the preview: `@huggingface/tokenizers` (pure JavaScript, reads the model's own
- * tokenizer.json) plus character offsets, which that library does not return. Offsets are
- * recovered by aligning each token's surface bytes with the UTF-8 of the text, then mapped to
- * code-point offsets, the unit of the masking rule (docs/masking.md) and of Python `str`.
+ * Tokenization for the preview. BPE tokenizers this project's own encoder implements (bpeEncoder.ts:
+ * byte-level and SentencePiece-style BPE) go through it: ids and code-point offsets computed while
+ * encoding, equal to the Rust `tokenizers`. Anything else uses `@huggingface/tokenizers` (pure
+ * JavaScript, reads the model's own tokenizer.json) plus character offsets, which that library
+ * does not return: they are recovered by aligning each token's surface bytes with the UTF-8 of the
+ * text, then mapped to code-point offsets, the unit of the masking rule (docs/masking.md) and of
+ * Python `str`.
  */
 import { Tokenizer } from '@huggingface/tokenizers';
+import { BpeEncoder } from './bpeEncoder';
 import { tokenSurface, type SurfaceKind } from './tokenSurface';
 
 /** One encoded text: ids and each token's `[start, end)` in code points of the text. */
@@ -46,7 +50,7 @@ function trimsOffsets(json: Record<string, unknown>): boolean {
 
 /** A loaded tokenizer with the special tokens templates read. */
 export class TextTokenizer {
-  private readonly tok: Tokenizer;
+  private lib: Tokenizer | undefined;
   private plainTok: Tokenizer | undefined;
   private readonly json: Record<string, unknown>;
   private readonly config: Record<string, unknown>;
@@ -55,13 +59,15 @@ export class TextTokenizer {
   private readonly kind: SurfaceKind;
   private readonly trim: boolean;
   private readonly added = new Map<number, string>();
+  /** The project's own encoder, or why this tokenizer uses the library instead. */
+  readonly fast: BpeEncoder | string;
   /** bos/eos/pad/unk token texts ('' when the tokenizer has none). */
   readonly special: { bos_token: string; eos_token: string; pad_token: string; unk_token: string };
   /** Id of the BOS token, if any. */
   readonly bosId: number | undefined;
 
   constructor(files: TokenizerFiles) {
-    this.tok = new Tokenizer(files.tokenizerJson, files.tokenizerConfig);
+    this.fast = BpeEncoder.load(files.tokenizerJson);
     this.json = files.tokenizerJson;
     this.config = files.tokenizerConfig;
     const specials = ((files.tokenizerJson['added_tokens'] ?? []) as Array<{ content: string; special?: boolean }>)
@@ -78,7 +84,15 @@ export class TextTokenizer {
       bos_token: tokenText(c['bos_token']), eos_token: tokenText(c['eos_token']),
       pad_token: tokenText(c['pad_token']), unk_token: tokenText(c['unk_token']),
     };
-    this.bosId = this.special.bos_token ? this.tok.token_to_id(this.special.bos_token) : undefined;
+    // A tokenizer.json the library cannot read either fails here, as it always did.
+    if (typeof this.fast === 'string') void this.tok;
+    this.bosId = this.idOf(this.special.bos_token);
+  }
+
+  /** The library tokenizer (built on first use: only fallbacks and `addsBos` need it). */
+  private get tok(): Tokenizer {
+    this.lib ??= new Tokenizer(this.json, this.config);
+    return this.lib;
   }
 
   /** The same tokenizer with its special added tokens unmatched (built on first use). */
@@ -100,13 +114,16 @@ export class TextTokenizer {
 
   /** True when the tokenizer adds BOS by itself (its post-processor), as for `format: text`. */
   addsBos(): boolean {
-    if (this.bosId === undefined) return false;
-    return Number(this.tok.encode('x', { add_special_tokens: true }).ids[0]) === this.bosId;
+    this.bos ??= this.bosId !== undefined && (templateFirstId(this.json['post_processor']) ?? Number(this.tok.encode('x', { add_special_tokens: true }).ids[0])) === this.bosId;
+    return this.bos;
   }
+
+  private bos: boolean | undefined;
 
   /** Id of a token text, or undefined. */
   idOf(token: string): number | undefined {
-    return token ? this.tok.token_to_id(token) : undefined;
+    if (!token) return undefined;
+    return typeof this.fast === 'string' ? this.tok.token_to_id(token) : this.fast.idOf(token);
   }
 
   /** True when `id` is an added (special/control) token. */
@@ -119,11 +136,40 @@ export class TextTokenizer {
    * tokens in the text are not matched (Rust `encode_special_tokens`), so it is ordinary text.
    */
   encode(text: string, plain = false): Encoding {
+    const fast = typeof this.fast === 'string' ? undefined : this.fast.encode(text, plain);
+    if (!fast) return this.libraryEncode(text, plain);
+    const enc = this.fast as BpeEncoder;
+    return { ids: fast.ids, tokens: fast.ids.map((id) => enc.tokenOf(id)), offsets: fast.offsets };
+  }
+
+  /** `encode` through `@huggingface/tokenizers`, offsets recovered from the token bytes. */
+  libraryEncode(text: string, plain = false): Encoding {
     const enc = (plain ? this.plain() : this.tok).encode(text, { add_special_tokens: false });
     const ids = enc.ids.map(Number);
     const tokens = enc.tokens;
     return { ids, tokens, offsets: alignOffsets(text, ids.map((id, i) => this.added.get(id) ?? tokenSurface(tokens[i]!, this.kind)), this.trim) };
   }
+}
+
+/**
+ * The first id a TemplateProcessing post-processor puts before a single text (-1 when it starts
+ * with the text itself, also for none or ByteLevel), or undefined for post-processors only the
+ * library knows.
+ */
+function templateFirstId(pp: unknown): number | undefined {
+  const all = (pp as { type?: string } | null)?.type === 'Sequence' ? ((pp as { processors?: unknown[] }).processors ?? []) : pp ? [pp] : [];
+  let first = -1;
+  for (const p of all as Array<{ type?: string; single?: unknown[]; special_tokens?: Record<string, { ids?: number[] }> }>) {
+    if (p.type === 'ByteLevel') continue;
+    if (p.type !== 'TemplateProcessing' || !Array.isArray(p.single)) return undefined;
+    const head = p.single[0] as { SpecialToken?: { id?: string } } | undefined;
+    if (head?.SpecialToken) {
+      const id = p.special_tokens?.[head.SpecialToken.id ?? '']?.ids?.[0];
+      if (typeof id !== 'number') return undefined;
+      first = id;
+    }
+  }
+  return first;
 }
 
 /** Longest first, then code-point order (Python's sort key (-len, text)). */
