@@ -104,7 +104,7 @@ def child_unsloth(spec: dict) -> dict:
     return res
 
 
-def _ours_run(spec: dict, seq: int, ckpt: bool = True):
+def _ours_run(spec: dict, seq: int, ckpt: bool = True, mb: int = 1, ga: int = 1):
     """A QLoRARun set up (model, adapters, optimizer) on the bench data, for in-process probes."""
     from qlora_studio.train.qlora import QLoRARun
 
@@ -112,9 +112,9 @@ def _ours_run(spec: dict, seq: int, ckpt: bool = True):
     rdir = Path(tempfile.mkdtemp(prefix="ours-probe-", dir=work))
     recipe = rdir / "probe.qlora.yaml"
     recipe.write_text(gvs.RECIPE.format(model=work / "model", r=gvs.LORA["r"], alpha=gvs.LORA["alpha"],
-                                        dropout=gvs.LORA["dropout"], targets=", ".join(gvs.TARGETS),
+                                        dropout=spec.get("dropout", gvs.LORA["dropout"]), targets=", ".join(gvs.TARGETS),
                                         ckpt="true" if ckpt else "false", train=work / "train.jsonl", seq=seq,
-                                        steps=1000, mb=1, ga=1, lr=gvs.LR, runs=rdir / "runs"))
+                                        steps=1000, mb=mb, ga=ga, lr=gvs.LR, runs=rdir / "runs"))
     run = QLoRARun(recipe, output_dir=None, max_steps=None, run_id=None, resume=False, on_event=None)
     run.open_run_dir()
     run.setup()
@@ -217,6 +217,83 @@ def child_maxseq(spec: dict) -> dict:
             "cap": spec["hi"], "probes": probes, "converged": hi - lo <= 1}
 
 
+def _ablate_steps(run, batches: list, start: int, n: int, prof=None) -> tuple[list, list, int]:
+    """n optimizer steps of the engine's loop (loss over the step's trained tokens, clip, step)."""
+    import torch
+
+    ga = run.recipe.training.grad_accum
+    times, losses = [], []
+    for _ in range(n):
+        gvs.sync()
+        t = time.perf_counter()
+        micro = [batches[(start + j) % len(batches)] for j in range(ga)]
+        start += ga
+        n_trained = max(1, sum(mb.n_trained for mb in micro))
+        total = 0.0
+        for mb in micro:
+            loss = run._loss_sum(mb)
+            (loss / n_trained).backward()
+            total += float(loss.detach())
+        torch.nn.utils.clip_grad_norm_(run.params, 1.0)
+        run.optimizer.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        gvs.sync()
+        times.append((time.perf_counter() - t, sum(mb.n_tokens for mb in micro)))
+        losses.append(total / n_trained)
+        if prof is not None:
+            prof.step()
+    return times, losses, start
+
+
+def child_ablate(spec: dict) -> dict:
+    """One engine set up once; fast paths switched off in turn (QLORA_STUDIO_DISABLE is read per call).
+
+    Per variant: warm-up steps, timed steps, tokens/s, the training-phase peak (weights, adapters,
+    optimizer state and activations; loading excluded). Optionally a profile of the first variant.
+    """
+    import torch
+
+    plan = gvs.plan_of(spec)
+    run = _ours_run(spec, seq=plan["seq"], ckpt=spec.get("ckpt", True), mb=plan["micro_batch"], ga=plan["grad_accum"])
+    batches = run._epoch(0)
+    from qlora_studio.train import attention, varlen
+
+    out: dict = {"variants": {}, "logs": [], "varlen_notes": list(varlen.NOTES)}
+    pos = 0
+    for v in spec["variants"]:
+        os.environ["QLORA_STUDIO_DISABLE"] = v.get("off", "")
+        gc.collect()
+        cuda = torch.cuda.is_available()
+        if cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        before = dict(attention.STATS)
+        _, _, pos = _ablate_steps(run, batches, pos, v.get("warmup", plan["warmup"]))
+        times, losses, pos = _ablate_steps(run, batches, pos, v.get("timed", plan["timed"]))
+        tok = sum(n for _, n in times)
+        sec = sum(t for t, _ in times)
+        half = len(times) // 2
+        rates = [sum(n for _, n in times[:half]) / sum(t for t, _ in times[:half]),
+                 sum(n for _, n in times[half:]) / sum(t for t, _ in times[half:])] if half else []
+        out["variants"][v["name"]] = {
+            "off": v.get("off", ""), "tokens_per_s": tok / sec, "tokens_per_s_halves": rates,
+            "step_s": [round(t, 4) for t, _ in times], "losses": [round(x, 4) for x in losses],
+            "peak_allocated_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+            "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30 if cuda else None,
+            "attention_calls": {k: attention.STATS[k] - before.get(k, 0) for k in attention.STATS}}
+        log(f"ablate {v['name']}: {tok / sec:,.0f} tok/s, peak {out['variants'][v['name']]['peak_allocated_gib']} GiB")
+    if spec.get("profile"):
+        from torch.profiler import ProfilerActivity, profile
+
+        os.environ["QLORA_STUDIO_DISABLE"] = spec["variants"][0].get("off", "")
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            _, _, pos = _ablate_steps(run, batches, pos, 2)
+        ka = prof.key_averages()
+        out["profile_by_cuda"] = ka.table(sort_by="self_cuda_time_total", row_limit=40, max_name_column_width=70)
+        out["profile_by_cpu"] = ka.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=70)
+    return out
+
+
 def child_estimator(spec: dict) -> dict:
     """Our engine's peak for seq 512/2048 x checkpointing on/off, against estimate_memory."""
     import torch
@@ -240,10 +317,18 @@ def child_estimator(spec: dict) -> dict:
             gc.collect()
             torch.cuda.empty_cache()
             base_alloc = torch.cuda.memory_allocated()
+            phase: dict = {}
+
+            def on_event(ev: dict) -> None:  # the training phase starts at status running
+                if ev["type"] == "status" and ev["data"].get("state") == "running":
+                    torch.cuda.reset_peak_memory_stats()
+                if ev["type"] == "status" and ev["data"].get("state") == "saving":
+                    phase["peak"] = torch.cuda.max_memory_allocated()
+
             torch.cuda.reset_peak_memory_stats()
-            run_training(recipe)
+            run_training(recipe, on_event=on_event)
             free, total = torch.cuda.mem_get_info()
-            peak = (torch.cuda.max_memory_allocated() - base_alloc) / 2**30
+            peak = (phase.get("peak", torch.cuda.max_memory_allocated()) - base_alloc) / 2**30
             reserved = torch.cuda.max_memory_reserved() / 2**30
             device_used = (total - free) / 2**30
             context = max(0.0, device_used - torch.cuda.memory_reserved() / 2**30)
@@ -255,6 +340,8 @@ def child_estimator(spec: dict) -> dict:
                          "error_pct_vs_reserved_plus_context": round(
                              100 * (est["total_gib"] - reserved - context) / (reserved + context), 1)})
             log(f"estimator seq {seq} ckpt {ckpt}: measured {peak:.2f} GiB, estimate {est['total_gib']:.2f}")
+            gc.collect()
+            torch.cuda.empty_cache()
     return {"configs": rows,
             "max_abs_error_pct": max(abs(r["error_pct_vs_allocated"]) for r in rows),
             "max_abs_error_pct_vs_reserved_plus_context": max(abs(r["error_pct_vs_reserved_plus_context"]) for r in rows)}
@@ -291,7 +378,7 @@ def child_ddp(spec: dict) -> dict:
 
 
 CHILDREN = {"build": gvs.child_build, "seed": gvs.child_seed, "ours": gvs.child_ours, "unsloth": child_unsloth,
-            "maxseq": child_maxseq, "estimator": child_estimator, "ddp": child_ddp}
+            "maxseq": child_maxseq, "estimator": child_estimator, "ddp": child_ddp, "ablate": child_ablate}
 
 
 # ------------------------------------------------------------------------------------ driver
@@ -400,6 +487,16 @@ def run_shape(a: argparse.Namespace) -> int:
                                            "budget_s": a.maxseq_s}, logf, a.maxseq_s + 240, tag=f"maxseq-{name}")
                 doc.setdefault("max_seq_24gib", {})[name] = res
                 log(f"{shape} maxseq {name}: {res['max_seq']} (probes {[(p['tokens'], p['ok']) for p in res['probes']]})")
+            except Exception as err:  # noqa: BLE001
+                doc["errors"][task] = str(err)[-2500:]
+                log(f"{shape} {task}: FAILED {str(err)[-800:]}")
+        elif task == "ablate":
+            variants = [dict(zip(("name", "off"), (x.split("=", 1) + [""])[:2])) for x in a.variants.split(";") if x]
+            if not fits(task, 60 + 15 * len(variants)):
+                continue
+            try:
+                doc["ablate"] = run_child("ablate", {**spec, "variants": variants, "profile": a.profile}, logf, 560)
+                log(f"{shape} ablate: done")
             except Exception as err:  # noqa: BLE001
                 doc["errors"][task] = str(err)[-2500:]
                 log(f"{shape} {task}: FAILED {str(err)[-800:]}")
@@ -612,6 +709,9 @@ def main() -> int:
     ap.add_argument("--log")
     ap.add_argument("--timing", help="WARMUP,WINDOWS,WINDOW steps (default per shape)")
     ap.add_argument("--budget-s", type=float, default=540)
+    ap.add_argument("--variants", default="all=;per_segment=varlen;no_offload=offload;plain_ckpt=varlen,offload",
+                    help="ablate task: NAME=PATHS_OFF;... (QLORA_STUDIO_DISABLE per variant, one engine set up once)")
+    ap.add_argument("--profile", action="store_true", help="ablate task: profile 2 steps of the first variant")
     ap.add_argument("--merge", nargs="+", metavar="JSON")
     ap.add_argument("--note", action="append", default=[])
     ap.add_argument("--child", nargs=2, metavar=("MODE", "SPEC"), help=argparse.SUPPRESS)

@@ -12,7 +12,11 @@
 - Allocator: expandable segments, so memory freed between packed micro-batches of different
   lengths is reused instead of held as reserved-but-unused blocks.
 
-`QLORA_STUDIO_DISABLE=segments,liger,autocast,expandable` (any subset) turns fast paths off, to
+- Variable-length flash attention (varlen.py) for packed rows, and checkpointed layer inputs
+  kept in pinned host memory (offload.py) while the forward runs on; micro-batches longer than
+  two tiles of 8,192 tokens run the MLP tile by tile (offload.py's tile_mlps).
+
+`QLORA_STUDIO_DISABLE=segments,varlen,liger,autocast,expandable,offload,tiled_mlp` (any subset) turns fast paths off, to
 compare them on a given machine or to step around one that misbehaves; the run log says which
 paths are on.
 """
@@ -23,7 +27,7 @@ import os
 from typing import Any
 
 _ALLOC_CONF = "PYTORCH_CUDA_ALLOC_CONF"
-FAST_PATHS = ("segments", "liger", "autocast", "expandable")
+FAST_PATHS = ("segments", "varlen", "liger", "autocast", "expandable", "offload", "tiled_mlp")
 
 
 def enabled(path: str) -> bool:

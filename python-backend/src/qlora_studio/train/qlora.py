@@ -339,7 +339,20 @@ class QLoRARun:
         self.device = minfo["device"]
         ev.log(f"base model {r.base_model}: {minfo['bits']}-bit {minfo['quant_type']} "
                f"(double quant {minfo['double_quant']}), compute {minfo['compute_dtype']} on {self.device}")
-        prepare_frozen_base(model, gradient_checkpointing=t.gradient_checkpointing)
+        from .kernels import enabled
+
+        offload = bool(t.gradient_checkpointing) and self.device == "cuda" and enabled("offload")
+        prepare_frozen_base(model, gradient_checkpointing=bool(t.gradient_checkpointing) and not offload)
+        if offload:
+            from .offload import offload_checkpointing
+
+            n = offload_checkpointing(model)
+            ev.log(f"gradient checkpointing: {n} decoder layers, their inputs kept in pinned host memory")
+        if t.gradient_checkpointing and self.device == "cuda" and enabled("tiled_mlp"):
+            from .offload import MLP_TILE_TOKENS, tile_mlps
+
+            if tile_mlps(model):
+                ev.log(f"micro-batches over {2 * MLP_TILE_TOKENS:,} tokens run the MLP in tiles of {MLP_TILE_TOKENS:,}")
         model.config.use_cache = False  # a cache would also disable the packed (block-diagonal) mask
         self.compute_dtype = getattr(torch, minfo["compute_dtype"])
         cast = downcast_frozen_weights(model, self.compute_dtype)
@@ -424,7 +437,7 @@ class QLoRARun:
 
         if bool(self.recipe.data.packing) and enabled("segments"):
             if use_segment_attention(model):
-                self.ev.log("attention: one causal SDPA call per packed example (no block-diagonal mask)")
+                self.ev.log("attention: " + self._packed_attention())
             else:
                 self.ev.log(f"attention: {model.config._attn_implementation} (segment attention needs sdpa)")
         fused = apply_fused_kernels(model, self.device)
@@ -432,6 +445,20 @@ class QLoRARun:
             self.ev.log(fused)
         if self.device == "cuda" and str(self.compute_dtype) == "torch.float16":
             self.ev.log("mixed precision: off (fp16 compute keeps LoRA in fp32)")
+
+    def _packed_attention(self) -> str:
+        """Which kernel packed rows get: variable-length flash on a GPU where it checks out, else per-example SDPA."""
+        import torch
+
+        from . import varlen
+        from .kernels import enabled
+
+        if self.device == "cuda" and enabled("varlen") and self.compute_dtype in (torch.bfloat16, torch.float16):
+            ok = varlen.check_once(torch.device("cuda", torch.cuda.current_device()), self.compute_dtype)
+            if ok:
+                return "variable-length flash attention, one call per layer for all packed examples"
+            return "one causal SDPA call per packed example (" + "; ".join(varlen.NOTES) + ")"
+        return "one causal SDPA call per packed example (no block-diagonal mask)"
 
     def _make_optimizer(self, t: Any) -> Any:
         import torch
