@@ -229,14 +229,15 @@ def _ablate_steps(run, batches: list, start: int, n: int, prof=None) -> tuple[li
         micro = [batches[(start + j) % len(batches)] for j in range(ga)]
         start += ga
         n_trained = max(1, sum(mb.n_trained for mb in micro))
-        total = 0.0
-        for mb in micro:
+        sums = []
+        for mb in micro:  # as the engine's loop: no host read of the loss until the step is queued
             loss = run._loss_sum(mb)
             (loss / n_trained).backward()
-            total += float(loss.detach())
+            sums.append(loss.detach())
         torch.nn.utils.clip_grad_norm_(run.params, 1.0)
         run.optimizer.step()
         run.optimizer.zero_grad(set_to_none=True)
+        total = float(torch.stack(sums).sum())
         gvs.sync()
         times.append((time.perf_counter() - t, sum(mb.n_tokens for mb in micro)))
         losses.append(total / n_trained)

@@ -91,3 +91,21 @@ def test_tiled_mlp_under_offloaded_checkpointing_matches_tiled_forward(dropout: 
         assert torch.allclose(loss, untiled_loss, atol=1e-5)
         for name in ref:
             assert torch.allclose(got[name], untiled[name], atol=1e-5, rtol=1e-4), name
+
+
+def test_backward_prefetches_the_input_of_the_layer_before_with_a_mock(monkeypatch) -> None:
+    """Order bookkeeping of the GPU prefetch (the copy itself needs CUDA: `prefetch` is mocked)."""
+    import weakref
+
+    from qlora_studio.train import offload
+
+    asked = []
+    monkeypatch.setattr(offload._Saved, "prefetch", lambda self, device: asked.append(self))
+    saved = [offload._Saved(torch.zeros(1), None) for _ in range(4)]
+    monkeypatch.setattr(offload, "_ORDER", [weakref.ref(s) for s in saved])
+    dev = torch.device("cpu")
+    offload._prefetch_before(saved[3], dev)  # backward of the last layer: the third comes next
+    offload._prefetch_before(saved[2], dev)
+    offload._prefetch_before(saved[0], dev)  # a layer with none before it asks for nothing
+    assert asked == [saved[2], saved[1]]
+    assert [r() for r in offload._ORDER] == [saved[1]]

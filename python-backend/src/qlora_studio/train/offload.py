@@ -39,11 +39,62 @@ def _to_host(x: torch.Tensor) -> tuple[torch.Tensor, Any]:
     return buf, done
 
 
-def _to_device(buf: torch.Tensor, done: Any, device: torch.device) -> torch.Tensor:
-    if done is None:
-        return buf
-    torch.cuda.current_stream(device).wait_event(done)
-    return buf.to(device, non_blocking=True)
+class _Saved:
+    """One layer's offloaded input: the host copy, and the device copy once it is on its way back."""
+
+    __slots__ = ("host", "done", "back", "back_done", "__weakref__")
+
+    def __init__(self, host: torch.Tensor, done: Any) -> None:
+        self.host, self.done = host, done
+        self.back: torch.Tensor | None = None
+        self.back_done: Any = None
+
+    def prefetch(self, device: torch.device) -> None:
+        """Start the copy back on the side stream (backward of the layer after this one runs meanwhile)."""
+        if self.back is not None or self.done is None or self.host is None:
+            return
+        side = _SIDE[device]
+        with torch.cuda.stream(side):
+            side.wait_event(self.done)
+            self.back = self.host.to(device, non_blocking=True)
+            self.back_done = torch.cuda.Event()
+            self.back_done.record(side)
+
+    def take(self, device: torch.device) -> torch.Tensor:
+        """The input on the device, for this layer's replay."""
+        if self.done is None:  # the CPU: the tensor itself
+            out = self.host
+        elif self.back is not None:
+            current = torch.cuda.current_stream(device)
+            current.wait_event(self.back_done)
+            self.back.record_stream(current)
+            out = self.back
+        else:
+            torch.cuda.current_stream(device).wait_event(self.done)
+            out = self.host.to(device, non_blocking=True)
+        self.host = self.back = None
+        return out
+
+
+# Inputs saved by forwards whose backward has not run yet, in forward order (weak: a graph that
+# is dropped without backward takes its entry with it). Backward runs the layers in reverse, so
+# the one before the layer being replayed is the next to need its input: it is prefetched.
+_ORDER: list[Any] = []
+
+
+def _prefetch_before(saved: _Saved, device: torch.device) -> None:
+    """Drop `saved` (and dead entries) from the order and start the copy back of the one before it."""
+    alive = [r for r in _ORDER if r() is not None and r() is not saved]
+    index = next((i for i, r in enumerate(_ORDER) if r() is saved), None)
+    before = None
+    if index is not None:
+        for r in reversed(_ORDER[:index]):
+            if r() is not None:
+                before = r()
+                break
+    _ORDER[:] = alive
+    if before is not None:
+        before.prefetch(device)
 
 
 class _OffloadedLayer(torch.autograd.Function):
@@ -56,15 +107,23 @@ class _OffloadedLayer(torch.autograd.Function):
         ctx.autocast = (torch.is_autocast_enabled(dev.type), torch.get_autocast_dtype(dev.type))
         ctx.rng_cpu = torch.get_rng_state()
         ctx.rng_dev = torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None
-        ctx.host, ctx.done = _to_host(hidden)
+        ctx.saved = _Saved(*_to_host(hidden))
+        if hidden.is_cuda:
+            import weakref
+
+            _ORDER.append(weakref.ref(ctx.saved))
+            del _ORDER[:-4096]
         out = run(hidden)
         return out[0] if isinstance(out, tuple) else out
 
     @staticmethod
     def backward(ctx: Any, grad: Any) -> Any:
         dev = ctx.device
-        hidden = _to_device(ctx.host, ctx.done, dev).detach().requires_grad_(ctx.h_grad)
-        ctx.host = None
+        saved = ctx.saved
+        hidden = saved.take(dev).detach().requires_grad_(ctx.h_grad)
+        if dev.type == "cuda":
+            _prefetch_before(saved, dev)
+        ctx.saved = None
         on, dtype = ctx.autocast
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else [], device_type=dev.type):
             torch.set_rng_state(ctx.rng_cpu)

@@ -363,6 +363,11 @@ class QLoRARun:
         lcfg = LoraConfig(r=r.lora.r, lora_alpha=r.lora.alpha, lora_dropout=r.lora.dropout,
                           target_modules=_targets(r.lora.target_modules), bias=r.lora.bias, task_type="CAUSAL_LM")
         self.model = get_peft_model(model, lcfg)
+        if self.device == "cuda" and enabled("fused_lora"):
+            from .lora_fused import fuse_lora_layers
+
+            if fuse_lora_layers(self.model):
+                ev.log("LoRA: adapter product accumulated into the 4-bit layer's output in one matmul")
         self.loss_parts = fused_head_parts(self.model)
         ev.log("loss: chunked output head over trained tokens only" if self.loss_parts is not None
                else "loss: full logits (this model's output head is not a plain frozen linear map)")
@@ -529,22 +534,26 @@ class QLoRARun:
             step_tokens = sum(mb.n_tokens for mb in micro)
             n_trained = max(1, sum(mb.n_trained for mb in micro))
             mine = micro[rank * ga:(rank + 1) * ga]
-            loss_total = 0.0
+            # Loss and gradient norm stay on the device until the optimizer step is queued: reading
+            # them earlier would make the host wait for the GPU once per micro-batch.
+            loss_sums = []
             for mb in mine:
                 loss_sum = self._loss_sum(mb)
                 (loss_sum / n_trained).backward()
-                loss_total += float(loss_sum.detach())
+                loss_sums.append(loss_sum.detach())
+            loss_total: Any = torch.stack(loss_sums).sum() if loss_sums else 0.0
             if self.dist.enabled:
                 sum_gradients(self.dist, self.params)
-                loss_total, stops = sum_scalars(self.dist, [loss_total, 1.0 if self.stop_reason else 0.0],
+                loss_total, stops = sum_scalars(self.dist, [float(loss_total), 1.0 if self.stop_reason else 0.0],
                                                 self._reduce_device())
                 if stops and not self.stop_reason:
                     self.stop_reason = "stopped on another rank"
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, clip))
+            norm = torch.nn.utils.clip_grad_norm_(self.params, clip)
             lr = self.optimizer.param_groups[0]["lr"]
             self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
+            grad_norm, loss_total = float(norm), float(loss_total)
             st["step"] += 1
             st["tokens_seen"] += step_tokens
             window_tokens += step_tokens
