@@ -23,7 +23,7 @@ export interface MemoryEstimate {
 }
 
 const GIB = 1024 ** 3;
-const OVERHEAD_GIB = 0.75;
+const OVERHEAD_GIB = 1.0;
 const DOUBLE_QUANT_BITS = 8 / 64 + 32 / (64 * 256);
 const SINGLE_QUANT_BITS = 32 / 64;
 const OPTIMIZER_BYTES: Record<string, number> = { paged_adamw_8bit: 2, adamw_8bit: 2, paged_adamw_32bit: 8, adamw: 8 };
@@ -139,14 +139,14 @@ export function estimateMemory(recipe: Recipe, modelConfig: Record<string, unkno
 
   const T = t.micro_batch_size * d.max_seq_len;
   let attnPart = 4 * s.h + (s.heads + 2 * s.kvHeads) * s.headDim + s.heads * s.headDim;
-  let mlpPart = 4 * s.i;
+  let mlpPart = 3 * s.i;
   if (lora.dropout > 0) {
     attnPart += targets.filter((m) => m !== 'down_proj').reduce((sum, m) => sum + dims(m)[0], 0);
     mlpPart += targets.includes('down_proj') ? dims('down_proj')[0] : 0;
   }
   const mlpTokens = T > 2 * MLP_TILE_TOKENS ? MLP_TILE_TOKENS : T;
   let actBytes = t.gradient_checkpointing
-    ? 2 * T * s.h * c + (T * attnPart + mlpTokens * mlpPart) * c
+    ? 2 * T * s.h * c + (T * (attnPart + 6 * s.h) + mlpTokens * mlpPart) * c
     : s.layers * T * (attnPart + mlpPart) * c;
   actBytes += Math.max(...shapes.map(([a, b]) => a * b)) * c;
   if (!d.packing) notes.push('packing is off: sequences are padded, the figure assumes full max_seq_len batches');
