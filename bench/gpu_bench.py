@@ -628,13 +628,19 @@ def estimator_rows(doc: dict) -> list[dict]:
     return rows
 
 
-def merge(paths: list[str], results: Path, notes: list[str]) -> int:
+def merge(paths: list[str], results: Path, notes: list[str], earlier: list[str] | None = None) -> int:
     """gpu.json + gpu.md from the per-shape files; headline figures from the 8B shape (1B where 8B lacks one)."""
     docs = {d["shape"]: d for d in (json.loads(Path(x).read_text()) for x in paths)}
     head = docs.get("8b") or next(iter(docs.values()))
     fig = {"headline_shape": head["shape"], **_ratios(head)}
     fig["per_shape"] = {k: _ratios(d) for k, d in docs.items()}
     fig["max_seq_24gib"] = {k: v["max_seq"] for k, v in (head.get("max_seq_24gib") or {}).items()}
+    fig["max_seq_24gib_source"] = {k: "this invocation" for k in fig["max_seq_24gib"]}
+    for item in earlier or []:  # PATH=TOKENS=WHERE: a path not probed here, from an earlier measurement
+        name, tokens, where = item.split("=", 2)
+        if name not in fig["max_seq_24gib"]:
+            fig["max_seq_24gib"][name] = int(tokens)
+            fig["max_seq_24gib_source"][name] = where
     est_rows = [dict(r, shape=k) for k, d in docs.items() for r in estimator_rows(d)]
     runs = [r for r in est_rows if r["footprint_gib"]]
     # Headline: the estimator runs (seq 512/2048 x checkpointing on/off), whole estimate against the
@@ -674,7 +680,8 @@ def _markdown(out: dict) -> str:
               "estimator_max_abs_error_pct_allocated", "ddp2_speedup"):
         lines.append(f"| {k} | {out.get(k)} |")
     for k, v in out["max_seq_24gib"].items():
-        lines.append(f"| max_seq_24gib {k} | {v:,} |")
+        where = (out.get("max_seq_24gib_source") or {}).get(k, "")
+        lines.append(f"| max_seq_24gib {k} | {v:,} ({where}) |")
     if out.get("estimator_vs_measured"):
         lines += ["", "## Memory estimator (estimate_memory) against measured peaks of our engine", "",
                   "| shape | source | seq | micro batch | checkpointing | dropout | peak allocated GiB | footprint GiB | "
@@ -744,6 +751,8 @@ def main() -> int:
     ap.add_argument("--profile", action="store_true", help="ablate task: profile 2 steps of the first variant")
     ap.add_argument("--merge", nargs="+", metavar="JSON")
     ap.add_argument("--note", action="append", default=[])
+    ap.add_argument("--maxseq-earlier", action="append", default=[], metavar="PATH=TOKENS=WHERE",
+                    help="merge: a path's longest sequence from an earlier measurement, labelled with WHERE")
     ap.add_argument("--child", nargs=2, metavar=("MODE", "SPEC"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -753,7 +762,7 @@ def main() -> int:
         Path(spec["out"]).write_text(json.dumps(res, indent=1))
         return 0
     if a.merge:
-        return merge(a.merge, Path(a.results), a.note)
+        return merge(a.merge, Path(a.results), a.note, a.maxseq_earlier)
     for k, v in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
                  "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1", "UNSLOTH_DISABLE_STATISTICS": "1",
                  "NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}.items():
