@@ -104,7 +104,7 @@ def child_unsloth(spec: dict) -> dict:
     return res
 
 
-def _ours_run(spec: dict, seq: int, ckpt: bool = True):
+def _ours_run(spec: dict, seq: int, ckpt: bool = True, mb: int = 1, ga: int = 1):
     """A QLoRARun set up (model, adapters, optimizer) on the bench data, for in-process probes."""
     from qlora_studio.train.qlora import QLoRARun
 
@@ -112,9 +112,9 @@ def _ours_run(spec: dict, seq: int, ckpt: bool = True):
     rdir = Path(tempfile.mkdtemp(prefix="ours-probe-", dir=work))
     recipe = rdir / "probe.qlora.yaml"
     recipe.write_text(gvs.RECIPE.format(model=work / "model", r=gvs.LORA["r"], alpha=gvs.LORA["alpha"],
-                                        dropout=gvs.LORA["dropout"], targets=", ".join(gvs.TARGETS),
+                                        dropout=spec.get("dropout", gvs.LORA["dropout"]), targets=", ".join(gvs.TARGETS),
                                         ckpt="true" if ckpt else "false", train=work / "train.jsonl", seq=seq,
-                                        steps=1000, mb=1, ga=1, lr=gvs.LR, runs=rdir / "runs"))
+                                        steps=1000, mb=mb, ga=ga, lr=gvs.LR, runs=rdir / "runs"))
     run = QLoRARun(recipe, output_dir=None, max_steps=None, run_id=None, resume=False, on_event=None)
     run.open_run_dir()
     run.setup()
@@ -217,6 +217,84 @@ def child_maxseq(spec: dict) -> dict:
             "cap": spec["hi"], "probes": probes, "converged": hi - lo <= 1}
 
 
+def _ablate_steps(run, batches: list, start: int, n: int, prof=None) -> tuple[list, list, int]:
+    """n optimizer steps of the engine's loop (loss over the step's trained tokens, clip, step)."""
+    import torch
+
+    ga = run.recipe.training.grad_accum
+    times, losses = [], []
+    for _ in range(n):
+        gvs.sync()
+        t = time.perf_counter()
+        micro = [batches[(start + j) % len(batches)] for j in range(ga)]
+        start += ga
+        n_trained = max(1, sum(mb.n_trained for mb in micro))
+        sums = []
+        for mb in micro:  # as the engine's loop: no host read of the loss until the step is queued
+            loss = run._loss_sum(mb)
+            (loss / n_trained).backward()
+            sums.append(loss.detach())
+        torch.nn.utils.clip_grad_norm_(run.params, 1.0)
+        run.optimizer.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        total = float(torch.stack(sums).sum())
+        gvs.sync()
+        times.append((time.perf_counter() - t, sum(mb.n_tokens for mb in micro)))
+        losses.append(total / n_trained)
+        if prof is not None:
+            prof.step()
+    return times, losses, start
+
+
+def child_ablate(spec: dict) -> dict:
+    """One engine set up once; fast paths switched off in turn (QLORA_STUDIO_DISABLE is read per call).
+
+    Per variant: warm-up steps, timed steps, tokens/s, the training-phase peak (weights, adapters,
+    optimizer state and activations; loading excluded). Optionally a profile of the first variant.
+    """
+    import torch
+
+    plan = gvs.plan_of(spec)
+    run = _ours_run(spec, seq=plan["seq"], ckpt=spec.get("ckpt", True), mb=plan["micro_batch"], ga=plan["grad_accum"])
+    batches = run._epoch(0)
+    from qlora_studio.train import attention, varlen
+
+    out: dict = {"variants": {}, "logs": [], "varlen_notes": list(varlen.NOTES)}
+    pos = 0
+    for v in spec["variants"]:
+        os.environ["QLORA_STUDIO_DISABLE"] = v.get("off", "")
+        gc.collect()
+        cuda = torch.cuda.is_available()
+        if cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        before = dict(attention.STATS)
+        _, _, pos = _ablate_steps(run, batches, pos, v.get("warmup", plan["warmup"]))
+        times, losses, pos = _ablate_steps(run, batches, pos, v.get("timed", plan["timed"]))
+        tok = sum(n for _, n in times)
+        sec = sum(t for t, _ in times)
+        half = len(times) // 2
+        rates = [sum(n for _, n in times[:half]) / sum(t for t, _ in times[:half]),
+                 sum(n for _, n in times[half:]) / sum(t for t, _ in times[half:])] if half else []
+        out["variants"][v["name"]] = {
+            "off": v.get("off", ""), "tokens_per_s": tok / sec, "tokens_per_s_halves": rates,
+            "step_s": [round(t, 4) for t, _ in times], "losses": [round(x, 4) for x in losses],
+            "peak_allocated_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+            "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30 if cuda else None,
+            "attention_calls": {k: attention.STATS[k] - before.get(k, 0) for k in attention.STATS}}
+        log(f"ablate {v['name']}: {tok / sec:,.0f} tok/s, peak {out['variants'][v['name']]['peak_allocated_gib']} GiB")
+    if spec.get("profile"):
+        from torch.profiler import ProfilerActivity, profile
+
+        os.environ["QLORA_STUDIO_DISABLE"] = spec["variants"][0].get("off", "")
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            _, _, pos = _ablate_steps(run, batches, pos, 2)
+        ka = prof.key_averages()
+        out["profile_by_cuda"] = ka.table(sort_by="self_cuda_time_total", row_limit=40, max_name_column_width=70)
+        out["profile_by_cpu"] = ka.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=70)
+    return out
+
+
 def child_estimator(spec: dict) -> dict:
     """Our engine's peak for seq 512/2048 x checkpointing on/off, against estimate_memory."""
     import torch
@@ -240,10 +318,18 @@ def child_estimator(spec: dict) -> dict:
             gc.collect()
             torch.cuda.empty_cache()
             base_alloc = torch.cuda.memory_allocated()
+            phase: dict = {}
+
+            def on_event(ev: dict) -> None:  # the training phase starts at status running
+                if ev["type"] == "status" and ev["data"].get("state") == "running":
+                    torch.cuda.reset_peak_memory_stats()
+                if ev["type"] == "status" and ev["data"].get("state") == "saving":
+                    phase["peak"] = torch.cuda.max_memory_allocated()
+
             torch.cuda.reset_peak_memory_stats()
-            run_training(recipe)
+            run_training(recipe, on_event=on_event)
             free, total = torch.cuda.mem_get_info()
-            peak = (torch.cuda.max_memory_allocated() - base_alloc) / 2**30
+            peak = (phase.get("peak", torch.cuda.max_memory_allocated()) - base_alloc) / 2**30
             reserved = torch.cuda.max_memory_reserved() / 2**30
             device_used = (total - free) / 2**30
             context = max(0.0, device_used - torch.cuda.memory_reserved() / 2**30)
@@ -255,6 +341,8 @@ def child_estimator(spec: dict) -> dict:
                          "error_pct_vs_reserved_plus_context": round(
                              100 * (est["total_gib"] - reserved - context) / (reserved + context), 1)})
             log(f"estimator seq {seq} ckpt {ckpt}: measured {peak:.2f} GiB, estimate {est['total_gib']:.2f}")
+            gc.collect()
+            torch.cuda.empty_cache()
     return {"configs": rows,
             "max_abs_error_pct": max(abs(r["error_pct_vs_allocated"]) for r in rows),
             "max_abs_error_pct_vs_reserved_plus_context": max(abs(r["error_pct_vs_reserved_plus_context"]) for r in rows)}
@@ -291,7 +379,7 @@ def child_ddp(spec: dict) -> dict:
 
 
 CHILDREN = {"build": gvs.child_build, "seed": gvs.child_seed, "ours": gvs.child_ours, "unsloth": child_unsloth,
-            "maxseq": child_maxseq, "estimator": child_estimator, "ddp": child_ddp}
+            "maxseq": child_maxseq, "estimator": child_estimator, "ddp": child_ddp, "ablate": child_ablate}
 
 
 # ------------------------------------------------------------------------------------ driver
@@ -403,6 +491,16 @@ def run_shape(a: argparse.Namespace) -> int:
             except Exception as err:  # noqa: BLE001
                 doc["errors"][task] = str(err)[-2500:]
                 log(f"{shape} {task}: FAILED {str(err)[-800:]}")
+        elif task == "ablate":
+            variants = [dict(zip(("name", "off"), (x.split("=", 1) + [""])[:2])) for x in a.variants.split(";") if x]
+            if not fits(task, 60 + 15 * len(variants)):
+                continue
+            try:
+                doc["ablate"] = run_child("ablate", {**spec, "variants": variants, "profile": a.profile}, logf, 560)
+                log(f"{shape} ablate: done")
+            except Exception as err:  # noqa: BLE001
+                doc["errors"][task] = str(err)[-2500:]
+                log(f"{shape} {task}: FAILED {str(err)[-800:]}")
         elif task in ("estimator", "ddp"):
             if not fits(task, 110 if task == "estimator" else 90):
                 continue
@@ -473,7 +571,8 @@ def _ratios(doc: dict) -> dict:
             "mfu": round(p["ours"]["mfu"], 4) if "ours" in p else None}
 
 
-def _estimate(shape: str, seq: int, micro_batch: int, grad_accum: int, ckpt: bool) -> dict:
+def _estimate(shape: str, seq: int, micro_batch: int, grad_accum: int, ckpt: bool,
+              dropout: float = gvs.LORA["dropout"]) -> dict:
     """estimate_memory for our bench recipe on this shape (config only: runs anywhere)."""
     from transformers import LlamaConfig
 
@@ -486,46 +585,68 @@ def _estimate(shape: str, seq: int, micro_batch: int, grad_accum: int, ckpt: boo
     (d / "train.jsonl").write_text("")
     recipe = d / "e.qlora.yaml"
     recipe.write_text(gvs.RECIPE.format(model=d / "model", r=gvs.LORA["r"], alpha=gvs.LORA["alpha"],
-                                        dropout=gvs.LORA["dropout"], targets=", ".join(gvs.TARGETS),
+                                        dropout=dropout, targets=", ".join(gvs.TARGETS),
                                         ckpt="true" if ckpt else "false", train=d / "train.jsonl", seq=seq, steps=4,
                                         mb=micro_batch, ga=grad_accum, lr=gvs.LR, runs=d / "runs"))
     return estimate_memory(load_recipe(recipe))
 
 
 def estimator_rows(doc: dict) -> list[dict]:
-    """Every measured peak of our engine in a shape file, beside estimate_memory for the same configuration."""
+    """Every measured peak of our engine in a shape file, beside estimate_memory for the same configuration.
+
+    Two comparisons: the estimate without its overhead term (CUDA context, workspace, slack: what the
+    caching allocator does not see) against the peak allocated in training, and, where the run
+    recorded it, the whole estimate against the device footprint (peak reserved + CUDA context).
+    """
     rows = []
     plan = doc["plan"]
     for name, r in doc["paths"].items():
         if name.startswith("ours") and r.get("peak_allocated_gib"):
-            rows.append({"source": f"{name} path (process peak, load included)", "seq": plan["seq"],
+            rows.append({"source": f"{name} path (process peak; the load peaks lower)", "seq": plan["seq"],
                          "micro_batch": plan["micro_batch"], "gradient_checkpointing": True,
-                         "measured_gib": r["peak_allocated_gib"]})
+                         "dropout": 0.0 if "dropout0" in name else gvs.LORA["dropout"],
+                         "measured_gib": r["peak_allocated_gib"], "footprint_gib": None})
     for p in (doc.get("max_seq_24gib") or {}).get("ours", {}).get("probes", []):
         if p["ok"]:
             rows.append({"source": "maxseq probe (peak of one optimizer step, weights included)", "seq": p["tokens"],
-                         "micro_batch": 1, "gradient_checkpointing": True, "measured_gib": p["peak_gib"]})
+                         "micro_batch": 1, "gradient_checkpointing": True, "dropout": gvs.LORA["dropout"],
+                         "measured_gib": p["peak_gib"], "footprint_gib": None})
     for c in (doc.get("estimator") or {}).get("configs", []):
-        rows.append({"source": "estimator run", "seq": c["seq"], "micro_batch": c["micro_batch"],
-                     "gradient_checkpointing": c["gradient_checkpointing"], "measured_gib": c["measured_peak_allocated_gib"]})
+        rows.append({"source": "estimator run (training-phase peak)", "seq": c["seq"], "micro_batch": c["micro_batch"],
+                     "gradient_checkpointing": c["gradient_checkpointing"], "dropout": gvs.LORA["dropout"],
+                     "measured_gib": c["measured_peak_allocated_gib"],
+                     "footprint_gib": round(c["measured_peak_reserved_gib"] + c["cuda_context_gib"], 3)})
     for row in rows:
         est = _estimate(doc["shape"].split("-")[0], row["seq"], row["micro_batch"], plan["grad_accum"],
-                        row["gradient_checkpointing"])
+                        row["gradient_checkpointing"], row["dropout"])
         row["estimate_gib"] = round(est["total_gib"], 3)
         row["estimate_parts"] = {k: round(v, 3) for k, v in est.items() if k.endswith("_gib") and k != "total_gib"}
-        row["error_pct"] = round(100 * (est["total_gib"] - row["measured_gib"]) / row["measured_gib"], 1)
+        allocator_part = est["total_gib"] - est["overhead_gib"]
+        row["error_pct"] = round(100 * (allocator_part - row["measured_gib"]) / row["measured_gib"], 1)
+        foot = row["footprint_gib"]
+        row["error_pct_footprint"] = round(100 * (est["total_gib"] - foot) / foot, 1) if foot else None
     return rows
 
 
-def merge(paths: list[str], results: Path, notes: list[str]) -> int:
+def merge(paths: list[str], results: Path, notes: list[str], earlier: list[str] | None = None) -> int:
     """gpu.json + gpu.md from the per-shape files; headline figures from the 8B shape (1B where 8B lacks one)."""
     docs = {d["shape"]: d for d in (json.loads(Path(x).read_text()) for x in paths)}
     head = docs.get("8b") or next(iter(docs.values()))
     fig = {"headline_shape": head["shape"], **_ratios(head)}
     fig["per_shape"] = {k: _ratios(d) for k, d in docs.items()}
     fig["max_seq_24gib"] = {k: v["max_seq"] for k, v in (head.get("max_seq_24gib") or {}).items()}
+    fig["max_seq_24gib_source"] = {k: "this invocation" for k in fig["max_seq_24gib"]}
+    for item in earlier or []:  # PATH=TOKENS=WHERE: a path not probed here, from an earlier measurement
+        name, tokens, where = item.split("=", 2)
+        if name not in fig["max_seq_24gib"]:
+            fig["max_seq_24gib"][name] = int(tokens)
+            fig["max_seq_24gib_source"][name] = where
     est_rows = [dict(r, shape=k) for k, d in docs.items() for r in estimator_rows(d)]
-    fig["estimator_max_abs_error_pct"] = max(abs(r["error_pct"]) for r in est_rows) if est_rows else None
+    runs = [r for r in est_rows if r["footprint_gib"]]
+    # Headline: the estimator runs (seq 512/2048 x checkpointing on/off), whole estimate against the
+    # device footprint; every other row (and the allocator-only comparison) is listed beside it.
+    fig["estimator_max_abs_error_pct"] = max(abs(r["error_pct_footprint"]) for r in runs) if runs else None
+    fig["estimator_max_abs_error_pct_allocated"] = max(abs(r["error_pct"]) for r in est_rows) if est_rows else None
     fig["estimator_vs_measured"] = est_rows
     ddp = [d["ddp"] for d in docs.values() if d.get("ddp")]
     fig["ddp2_speedup"] = round(ddp[0]["ddp2_speedup"], 3) if ddp else None
@@ -555,17 +676,22 @@ def _markdown(out: dict) -> str:
              "steps; mfu = (4 N_non-embedding + causal attention FLOPs) x tokens/s / 790 TFLOP/s.", "",
              "## Headline (" + out["headline_shape"] + ")", "", "| figure | value |", "|---|---|"]
     for k in ("c_over_a_tokens_per_s", "c_over_unsloth_tokens_per_s", "c_over_b_tokens_per_s", "mfu",
-              "c_over_a_peak_memory", "c_over_unsloth_peak_memory", "estimator_max_abs_error_pct", "ddp2_speedup"):
+              "c_over_a_peak_memory", "c_over_unsloth_peak_memory", "estimator_max_abs_error_pct",
+              "estimator_max_abs_error_pct_allocated", "ddp2_speedup"):
         lines.append(f"| {k} | {out.get(k)} |")
     for k, v in out["max_seq_24gib"].items():
-        lines.append(f"| max_seq_24gib {k} | {v:,} |")
+        where = (out.get("max_seq_24gib_source") or {}).get(k, "")
+        lines.append(f"| max_seq_24gib {k} | {v:,} ({where}) |")
     if out.get("estimator_vs_measured"):
         lines += ["", "## Memory estimator (estimate_memory) against measured peaks of our engine", "",
-                  "| shape | source | seq | micro batch | checkpointing | measured GiB | estimate GiB | error % |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| shape | source | seq | micro batch | checkpointing | dropout | peak allocated GiB | footprint GiB | "
+                  "estimate GiB | error % (estimate - overhead vs allocated) | error % (estimate vs footprint) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in out["estimator_vs_measured"]:
+            foot = f"{r['footprint_gib']:.2f}" if r.get("footprint_gib") else "-"
             lines.append(f"| {r['shape']} | {r['source']} | {r['seq']:,} | {r['micro_batch']} | {r['gradient_checkpointing']} | "
-                         f"{r['measured_gib']:.2f} | {r['estimate_gib']:.2f} | {r['error_pct']} |")
+                         f"{r.get('dropout')} | {r['measured_gib']:.2f} | {foot} | {r['estimate_gib']:.2f} | {r['error_pct']} | "
+                         f"{r.get('error_pct_footprint') if r.get('error_pct_footprint') is not None else '-'} |")
     for shape, d in out["shapes"].items():
         p = d["plan"]
         lines += ["", f"## {shape}: seq {p['seq']}, micro batch {p['micro_batch']}, grad accum {p['grad_accum']}, "
@@ -586,6 +712,14 @@ def _markdown(out: dict) -> str:
             for r in d["estimator"]["configs"]:
                 lines.append(f"| {r['seq']} | {r['gradient_checkpointing']} | {r['measured_peak_allocated_gib']} | "
                              f"{r['measured_peak_reserved_gib']} | {r['estimate_total_gib']} | {r['error_pct_vs_allocated']} |")
+        if d.get("ablate"):
+            lines += ["", "In-process ablation (one engine set up once, QLORA_STUDIO_DISABLE per variant, in this order; "
+                      "peak = training phase):", "", "| variant | paths off | tok/s | halves | peak alloc GiB |",
+                      "|---|---|---|---|---|"]
+            for name, v in d["ablate"]["variants"].items():
+                lines.append(f"| {name} | {v['off'] or '-'} | {v['tokens_per_s']:,.0f} | "
+                             + " / ".join(f"{x:,.0f}" for x in v["tokens_per_s_halves"])
+                             + f" | {v['peak_allocated_gib'] or 0:.2f} |")
         if d.get("ddp"):
             g = d["ddp"]
             lines.append(f"\nDDP: 1 GPU {g['gpus1']['tokens_per_s_median']:,.0f} tok/s, 2 GPUs "
@@ -612,8 +746,13 @@ def main() -> int:
     ap.add_argument("--log")
     ap.add_argument("--timing", help="WARMUP,WINDOWS,WINDOW steps (default per shape)")
     ap.add_argument("--budget-s", type=float, default=540)
+    ap.add_argument("--variants", default="all=;per_segment=varlen;no_offload=offload;plain_ckpt=varlen,offload",
+                    help="ablate task: NAME=PATHS_OFF;... (QLORA_STUDIO_DISABLE per variant, one engine set up once)")
+    ap.add_argument("--profile", action="store_true", help="ablate task: profile 2 steps of the first variant")
     ap.add_argument("--merge", nargs="+", metavar="JSON")
     ap.add_argument("--note", action="append", default=[])
+    ap.add_argument("--maxseq-earlier", action="append", default=[], metavar="PATH=TOKENS=WHERE",
+                    help="merge: a path's longest sequence from an earlier measurement, labelled with WHERE")
     ap.add_argument("--child", nargs=2, metavar=("MODE", "SPEC"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -623,7 +762,7 @@ def main() -> int:
         Path(spec["out"]).write_text(json.dumps(res, indent=1))
         return 0
     if a.merge:
-        return merge(a.merge, Path(a.results), a.note)
+        return merge(a.merge, Path(a.results), a.note, a.maxseq_earlier)
     for k, v in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
                  "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1", "UNSLOTH_DISABLE_STATISTICS": "1",
                  "NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}.items():

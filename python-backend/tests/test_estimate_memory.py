@@ -158,3 +158,20 @@ def test_loss_counts_one_chunk_of_the_head_not_full_logits() -> None:
     assert chunked < 1.0  # full fp32 logits and their log-softmax would be 7.8 GiB here
     capped = estimate_memory(_recipe(tail), {**LLAMA3_8B, "final_logit_softcapping": 30.0})["logits_gib"]
     assert capped == pytest.approx(8192 * LLAMA3_8B["vocab_size"] * (2 + 8) / 1024**3)
+
+
+def test_checkpointed_activations_count_two_offloaded_inputs_and_mlp_tiles() -> None:
+    """With checkpointing the layer inputs wait in host memory (train/offload.py): the figure grows by
+    two inputs' worth per token, not one per layer, and past two MLP tiles the MLP part stops growing."""
+    from qlora_studio.train.offload import MLP_TILE_TOKENS
+
+    from qlora_studio.estimate import memory
+
+    assert memory.MLP_TILE_TOKENS == MLP_TILE_TOKENS
+    act = {n: estimate_memory(_recipe(f"  max_seq_len: {n}\n"), LLAMA3_8B)["activations_gib"] for n in (4096, 8192, 32768, 65536)}
+    no_ckpt = estimate_memory(_recipe("  max_seq_len: 4096\ntraining: {gradient_checkpointing: false}\n"), LLAMA3_8B)
+    assert no_ckpt["activations_gib"] > 20 * act[4096]  # every layer's activations against one layer's
+    per_token_short = (act[8192] - act[4096]) / 4096
+    per_token_long = (act[65536] - act[32768]) / 32768
+    assert per_token_long < 0.6 * per_token_short  # MLP tiles: only attention and the two inputs grow
+    assert per_token_long * 1024 < 0.2  # GiB per 1k tokens at the 8B shape (32 layers x h would be 0.25 alone)

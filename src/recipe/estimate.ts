@@ -23,16 +23,18 @@ export interface MemoryEstimate {
 }
 
 const GIB = 1024 ** 3;
-const OVERHEAD_GIB = 0.75;
+const OVERHEAD_GIB = 1.0;
 const DOUBLE_QUANT_BITS = 8 / 64 + 32 / (64 * 256);
 const SINGLE_QUANT_BITS = 32 / 64;
 const OPTIMIZER_BYTES: Record<string, number> = { paged_adamw_8bit: 2, adamw_8bit: 2, paged_adamw_32bit: 8, adamw: 8 };
 const DTYPE_BYTES: Record<string, number> = { bfloat16: 2, float16: 2, float32: 4 };
 const REQUIRED_CONFIG = ['hidden_size', 'num_hidden_layers', 'num_attention_heads', 'vocab_size'] as const;
 /** fp32 logits one chunk of the engine's loss holds (python train/loss.py's _CHUNK_ELEMENTS). */
-const LOSS_CHUNK_ELEMENTS = 2 ** 27;
+const LOSS_CHUNK_ELEMENTS = 2 ** 25;
 /** Config attributes of models whose loss takes the plain full-logits path (python train/loss.py). */
 const LOGIT_TRANSFORMS = ['final_logit_softcapping', 'logit_scale', 'logits_scaling', 'output_multiplier_scale'] as const;
+/** Tokens of one MLP tile when a micro-batch is longer than two tiles (python train/offload.py). */
+const MLP_TILE_TOKENS = 8192;
 const LLAMA_LINEARS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 
 interface Shape {
@@ -136,9 +138,16 @@ export function estimateMemory(recipe: Recipe, modelConfig: Record<string, unkno
   const loraParams = s.layers * targets.reduce((sum, m) => sum + lora.r * (dims(m)[0] + dims(m)[1]), 0);
 
   const T = t.micro_batch_size * d.max_seq_len;
-  let perTokenLayer = 4 * s.h + (s.heads + 2 * s.kvHeads) * s.headDim + s.heads * s.headDim + 4 * s.i;
-  if (lora.dropout > 0) perTokenLayer += targets.reduce((sum, m) => sum + dims(m)[0], 0);
-  let actBytes = t.gradient_checkpointing ? s.layers * T * s.h * c + T * perTokenLayer * c : s.layers * T * perTokenLayer * c;
+  let attnPart = 4 * s.h + (s.heads + 2 * s.kvHeads) * s.headDim + s.heads * s.headDim;
+  let mlpPart = 3 * s.i;
+  if (lora.dropout > 0) {
+    attnPart += targets.filter((m) => m !== 'down_proj').reduce((sum, m) => sum + dims(m)[0], 0);
+    mlpPart += targets.includes('down_proj') ? dims('down_proj')[0] : 0;
+  }
+  const mlpTokens = T > 2 * MLP_TILE_TOKENS ? MLP_TILE_TOKENS : T;
+  let actBytes = t.gradient_checkpointing
+    ? 2 * T * s.h * c + (T * (attnPart + 6 * s.h) + mlpTokens * mlpPart) * c
+    : s.layers * T * (attnPart + mlpPart) * c;
   actBytes += Math.max(...shapes.map(([a, b]) => a * b)) * c;
   if (!d.packing) notes.push('packing is off: sequences are padded, the figure assumes full max_seq_len batches');
 

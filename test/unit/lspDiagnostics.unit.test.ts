@@ -99,7 +99,7 @@ test('dataset and template files that are missing or empty are errors on their v
 
 test('estimated peak above the backend GPU memory is an error with fixes that lower it', async () => {
   const uri = server.ws.uri('memory.qlora.yaml');
-  let text = 'base_model: ./models/llama-8b\ndata:\n  train: data/instr.jsonl\n  format: instruction\n  max_seq_len: 4096\ntraining:\n  micro_batch_size: 8\n  gradient_checkpointing: false\n';
+  let text = 'base_model: ./models/llama-8b\ndata:\n  train: data/instr.jsonl\n  format: instruction\n  max_seq_len: 8192\ntraining:\n  micro_batch_size: 8\n  gradient_checkpointing: false\n';
   assert.ok(!(await server.lsp.open(uri, text)).some((d) => d.code === 'memory'), 'no GPU known: no memory error');
   await server.lsp.notify('qloraStudio/backendDevices', { devices: [{ type: 'cuda', name: 'Small GPU', memory_total_mb: 16_384 }] });
   text += '\n';

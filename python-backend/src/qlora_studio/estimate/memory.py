@@ -13,21 +13,29 @@ max_seq_len, c = bytes of the compute dtype (2 for bf16/fp16, 4 for fp32):
   optimizer    Adam's two moments: 2 bytes/param for 8-bit AdamW, 8 for 32-bit.
   activations  what backward needs, per token and layer, in the compute dtype: both norm inputs
                (2h), both norm outputs (2h), q,k,v ((heads + 2 kv_heads) x d), the attention
-               output (heads x d), gate, up, silu(gate) and their product (4i), plus each LoRA
-               module's dropped-out input when dropout > 0. With gradient checkpointing only
-               each layer's input (h) is kept and one layer is recomputed at a time:
-               L x T x h x c + T x per_layer x c. Without it: L x T x per_layer x c. Plus the
+               output (heads x d), gate, up and their product (3i: the fused SwiGLU recomputes
+               silu(gate) in backward), plus each LoRA
+               module's dropped-out input when dropout > 0. With gradient checkpointing each
+               layer's input waits in host memory (the engine offloads it on a GPU): two of
+               them are on the GPU at a time (the one replayed, the one coming back) and one
+               layer is recomputed at a time: 2 x T x h x c + T x per_layer x c, where the MLP
+               part (3i, plus down_proj's dropped-out input) counts 8,192 tokens once T is over
+               16,384 (the MLP runs in tiles then), plus the gradient buffers of the layer being
+               replayed, 6h per token (flash backward's fp32 dq accumulator and its dk/dv over
+               all query heads, the residual stream's gradients). Without it: L x T x per_layer
+               x c. Plus the
                dequantized copy of the largest 4-bit weight that a matmul needs at a time.
                Attention scores are not stored (SDPA / flash attention).
   logits       what the loss holds (train/loss.py). The engine's chunked loss keeps the decoder's
                hidden states of the trained positions and their gradient (2 x N x h x c, N =
                trained tokens, counted as T since which tokens carry loss depends on the data),
-               and runs the frozen head over chunks of at most 2**27 / V rows; one chunk holds
+               and runs the frozen head over chunks of at most 2**25 / V rows; one chunk holds
                its logits in the compute dtype and in fp32 at once: rows x V x (c + 4). Models
                that transform logits after the head (soft-capping, scaling) take the plain path:
                full logits T x V x c, their fp32 copy and cross-entropy's log-softmax, T x V x
                (c + 8).
-  overhead     a constant for the CUDA context, cuBLAS workspace and allocator slack.
+  overhead     a constant for the CUDA context, cuBLAS workspace and allocator slack (the
+               context alone measured 0.9 to 1.2 GiB on an H200 with torch 2.11 / CUDA 13).
 
 Mirror: src/recipe/estimate.ts computes the same figures for the editor's CodeLens; both are
 checked against test/fixtures/recipes/estimates.json (scripts/gen_estimate_vectors.py writes it).
@@ -43,15 +51,17 @@ from pathlib import Path
 from typing import Any
 
 GIB = 1024**3
-OVERHEAD_GIB = 0.75
+OVERHEAD_GIB = 1.0
 # Double-quant: 8-bit absmax per 64-weight block + one fp32 scale per 256 absmax values.
 DOUBLE_QUANT_BITS = 8 / 64 + 32 / (64 * 256)
 SINGLE_QUANT_BITS = 32 / 64
 OPTIMIZER_BYTES = {"paged_adamw_8bit": 2, "adamw_8bit": 2, "paged_adamw_32bit": 8, "adamw": 8}
-# Rows of one chunk of the loss: 2**27 fp32 logits at a time (train/loss.py's _CHUNK_ELEMENTS).
-LOSS_CHUNK_ELEMENTS = 1 << 27
+# Rows of one chunk of the loss: 2**25 fp32 logits at a time (train/loss.py's _CHUNK_ELEMENTS).
+LOSS_CHUNK_ELEMENTS = 1 << 25
 # Config attributes of models whose loss takes the plain (full-logits) path (train/loss.py).
 LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
+# Tokens of one MLP tile when a micro-batch is longer than two tiles (train/offload.py).
+MLP_TILE_TOKENS = 8192
 LLAMA_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
 
@@ -189,13 +199,18 @@ def estimate_memory(recipe: Any, model_config: dict[str, Any] | None = None) -> 
 
     T = t.micro_batch_size * d.max_seq_len
     h, i = s["h"], s["i"]
-    per_token_layer = 4 * h + (s["heads"] + 2 * s["kv_heads"]) * s["head_dim"] + s["heads"] * s["head_dim"] + 4 * i
+    attn_part = 4 * h + (s["heads"] + 2 * s["kv_heads"]) * s["head_dim"] + s["heads"] * s["head_dim"]
+    mlp_part = 3 * i
     if lora.dropout > 0:
-        per_token_layer += sum(linears[m][0] for m in targets)
+        attn_part += sum(linears[m][0] for m in targets if m != "down_proj")
+        mlp_part += linears["down_proj"][0] if "down_proj" in targets else 0
     if t.gradient_checkpointing:
-        act_bytes = s["layers"] * T * h * c + T * per_token_layer * c
+        # Inputs offloaded to host memory: the one replayed and the one on its way back. Long
+        # micro-batches run the MLP in tiles of MLP_TILE_TOKENS (train/offload.py).
+        mlp_tokens = MLP_TILE_TOKENS if T > 2 * MLP_TILE_TOKENS else T
+        act_bytes = 2 * T * h * c + (T * (attn_part + 6 * h) + mlp_tokens * mlp_part) * c
     else:
-        act_bytes = s["layers"] * T * per_token_layer * c
+        act_bytes = s["layers"] * T * (attn_part + mlp_part) * c
     act_bytes += max(a * b for a, b in linears.values()) * c  # one dequantized weight at a time
     logit_bytes = _loss_bytes(T, s, c)
     if not d.packing:

@@ -6,6 +6,11 @@ computes every cross-example block only to mask it away. Here each example (segm
 own causal SDPA call on its slice of q, k, v: the flash kernel where the GPU has it, no mask
 tensor, and work proportional to the sum of squared segment lengths instead of the squared row.
 
+On CUDA the whole micro-batch goes to the flash kernel's variable-length entry point in one call
+per layer (`varlen_flash`: cumulative segment offsets instead of one launch per example, grouped
+query heads passed as they are); one SDPA call per segment is the path where that kernel is
+missing, and the CPU's.
+
 Segments come from the position_ids the decoder passes down to every attention call. The engine
 registers the segments of each micro-batch's position_ids once (`remember_segments`), so the
 attention calls of every layer, and of their recomputation under gradient checkpointing, find
@@ -20,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 NAME = "qlora_segments"
-_CACHE: list[tuple[Any, list[list[tuple[int, int]]]]] = []
+_CACHE: list[tuple[Any, list[list[tuple[int, int]]], dict[Any, Any]]] = []
 
 
 def segments_of(position_ids: torch.Tensor) -> list[list[tuple[int, int]]]:
@@ -36,22 +41,44 @@ def segments_of(position_ids: torch.Tensor) -> list[list[tuple[int, int]]]:
 def remember_segments(position_ids: torch.Tensor, segments: list[list[tuple[int, int]]] | None = None) -> None:
     """Tell the attention the segments of this position_ids tensor (computed here when not given)."""
     segs = segments if segments is not None else segments_of(position_ids)
-    _CACHE.append((weakref.ref(position_ids), segs))
+    _CACHE.append((weakref.ref(position_ids), segs, {}))
     del _CACHE[:-4]
 
 
-STATS = {"hits": 0, "misses": 0}
+STATS = {"hits": 0, "misses": 0, "varlen": 0, "per_segment": 0}
+
+
+def _entry(position_ids: torch.Tensor) -> tuple[Any, list[list[tuple[int, int]]], dict[Any, Any]]:
+    for entry in reversed(_CACHE):
+        if entry[0]() is position_ids:
+            STATS["hits"] += 1
+            return entry
+    STATS["misses"] += 1  # a device-to-host copy: the caller passed another tensor than it registered
+    remember_segments(position_ids)
+    return _CACHE[-1]
 
 
 def _lookup(position_ids: torch.Tensor) -> list[list[tuple[int, int]]]:
-    for ref, segs in reversed(_CACHE):
-        if ref() is position_ids:
-            STATS["hits"] += 1
-            return segs
-    STATS["misses"] += 1  # a device-to-host copy: the caller passed another tensor than it registered
-    segs = segments_of(position_ids)
-    remember_segments(position_ids, segs)
-    return segs
+    return _entry(position_ids)[1]
+
+
+def cu_seqlens_of(segments: list[list[tuple[int, int]]], row_len: int) -> tuple[list[int], int]:
+    """Cumulative segment starts over the rows laid end to end (row b starts at b * row_len), and the longest."""
+    cu, longest = [0], 1
+    for b, segs in enumerate(segments):
+        for s, e in segs:
+            cu.append(b * row_len + e)
+            longest = max(longest, e - s)
+    return cu, longest
+
+
+def _cu_seqlens(position_ids: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, int]:
+    """The int32 offsets on `device` for this position_ids (made once per micro-batch, from the host copy)."""
+    _, segs, extra = _entry(position_ids)
+    if device not in extra:
+        cu, longest = cu_seqlens_of(segs, position_ids.shape[-1])
+        extra[device] = (torch.tensor(cu, dtype=torch.int32).to(device, non_blocking=True), longest)
+    return extra[device]
 
 
 def _repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
@@ -76,9 +103,32 @@ def segment_sdpa(module: Any, query: torch.Tensor, key: torch.Tensor, value: tor
         # segment length is a new shape: keep the calls on the flash / memory-efficient kernels.
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
+        if dropout == 0.0 or not module.training:
+            from .varlen import varlen_usable
+
+            if varlen_usable(query, key):
+                return _varlen(module, query, key, value, position_ids, scaling, is_causal)
         with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):
             return _segments(module, query, key, value, position_ids, dropout, scaling, is_causal)
     return _segments(module, query, key, value, position_ids, dropout, scaling, is_causal)
+
+
+def _varlen(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, position_ids: torch.Tensor,
+            scaling: float | None, is_causal: bool | None) -> tuple[torch.Tensor, None]:
+    """All rows and segments in one variable-length flash call: (B, H, T, D) in, (B, T, H, D) out."""
+    from .varlen import varlen_flash
+
+    STATS["varlen"] += 1
+    causal = is_causal if is_causal is not None else bool(getattr(module, "is_causal", True))
+    b, h, t, d = query.shape
+    cu, longest = _cu_seqlens(position_ids, query.device)
+
+    def tokens_first(x: torch.Tensor) -> torch.Tensor:  # (B, H, T, D) -> (B*T, H, D)
+        return x.transpose(1, 2).reshape(b * t, x.shape[1], d)
+
+    out = varlen_flash(tokens_first(query), tokens_first(key), tokens_first(value), cu, longest, causal,
+                       scaling if scaling is not None else d ** -0.5)
+    return out.view(b, t, h, d), None
 
 
 def _segments(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, position_ids: torch.Tensor,
@@ -87,6 +137,7 @@ def _segments(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.
     n_rep = query.shape[1] // key.shape[1]
     key, value = _repeat_kv(key, n_rep), _repeat_kv(value, n_rep)
     p = dropout if module.training else 0.0
+    STATS["per_segment"] += 1
     rows = []
     for b, segs in enumerate(_lookup(position_ids)):
         if len(segs) == 1:

@@ -12,7 +12,14 @@
 - Allocator: expandable segments, so memory freed between packed micro-batches of different
   lengths is reused instead of held as reserved-but-unused blocks.
 
-`QLORA_STUDIO_DISABLE=segments,liger,autocast,expandable` (any subset) turns fast paths off, to
+- Variable-length flash attention (varlen.py) for packed rows, and checkpointed layer inputs
+  kept in pinned host memory (offload.py) while the forward runs on; micro-batches longer than
+  two tiles of 8,192 tokens run the MLP tile by tile (offload.py's tile_mlps).
+- LoRA on 4-bit layers with the adapter's product accumulated into the base output by one
+  matmul (lora_fused.py) instead of peft's copy, scale and add over the whole output.
+
+`QLORA_STUDIO_DISABLE=segments,varlen,liger,autocast,expandable,offload,tiled_mlp,fused_lora`
+(any subset) turns fast paths off, to
 compare them on a given machine or to step around one that misbehaves; the run log says which
 paths are on.
 """
@@ -23,7 +30,7 @@ import os
 from typing import Any
 
 _ALLOC_CONF = "PYTORCH_CUDA_ALLOC_CONF"
-FAST_PATHS = ("segments", "liger", "autocast", "expandable")
+FAST_PATHS = ("segments", "varlen", "liger", "autocast", "expandable", "offload", "tiled_mlp", "fused_lora")
 
 
 def enabled(path: str) -> bool:

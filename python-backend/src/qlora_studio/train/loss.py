@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from ..data.masking import IGNORE_INDEX
 
-# fp32 logits held at once by one chunk: 2**27 elements = 512 MiB.
-_CHUNK_ELEMENTS = 1 << 27
+# fp32 logits held at once by one chunk: 2**25 elements = 128 MiB (about 261 rows of a 128k vocabulary).
+_CHUNK_ELEMENTS = 1 << 25
 # Config attributes of models that transform logits after the head.
 _LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
 

@@ -339,7 +339,20 @@ class QLoRARun:
         self.device = minfo["device"]
         ev.log(f"base model {r.base_model}: {minfo['bits']}-bit {minfo['quant_type']} "
                f"(double quant {minfo['double_quant']}), compute {minfo['compute_dtype']} on {self.device}")
-        prepare_frozen_base(model, gradient_checkpointing=t.gradient_checkpointing)
+        from .kernels import enabled
+
+        offload = bool(t.gradient_checkpointing) and self.device == "cuda" and enabled("offload")
+        prepare_frozen_base(model, gradient_checkpointing=bool(t.gradient_checkpointing) and not offload)
+        if offload:
+            from .offload import offload_checkpointing
+
+            n = offload_checkpointing(model)
+            ev.log(f"gradient checkpointing: {n} decoder layers, their inputs kept in pinned host memory")
+        if t.gradient_checkpointing and self.device == "cuda" and enabled("tiled_mlp"):
+            from .offload import MLP_TILE_TOKENS, tile_mlps
+
+            if tile_mlps(model):
+                ev.log(f"micro-batches over {2 * MLP_TILE_TOKENS:,} tokens run the MLP in tiles of {MLP_TILE_TOKENS:,}")
         model.config.use_cache = False  # a cache would also disable the packed (block-diagonal) mask
         self.compute_dtype = getattr(torch, minfo["compute_dtype"])
         cast = downcast_frozen_weights(model, self.compute_dtype)
@@ -350,6 +363,11 @@ class QLoRARun:
         lcfg = LoraConfig(r=r.lora.r, lora_alpha=r.lora.alpha, lora_dropout=r.lora.dropout,
                           target_modules=_targets(r.lora.target_modules), bias=r.lora.bias, task_type="CAUSAL_LM")
         self.model = get_peft_model(model, lcfg)
+        if self.device == "cuda" and enabled("fused_lora"):
+            from .lora_fused import fuse_lora_layers
+
+            if fuse_lora_layers(self.model):
+                ev.log("LoRA: adapter product accumulated into the 4-bit layer's output in one matmul")
         self.loss_parts = fused_head_parts(self.model)
         ev.log("loss: chunked output head over trained tokens only" if self.loss_parts is not None
                else "loss: full logits (this model's output head is not a plain frozen linear map)")
@@ -424,7 +442,7 @@ class QLoRARun:
 
         if bool(self.recipe.data.packing) and enabled("segments"):
             if use_segment_attention(model):
-                self.ev.log("attention: one causal SDPA call per packed example (no block-diagonal mask)")
+                self.ev.log("attention: " + self._packed_attention())
             else:
                 self.ev.log(f"attention: {model.config._attn_implementation} (segment attention needs sdpa)")
         fused = apply_fused_kernels(model, self.device)
@@ -432,6 +450,20 @@ class QLoRARun:
             self.ev.log(fused)
         if self.device == "cuda" and str(self.compute_dtype) == "torch.float16":
             self.ev.log("mixed precision: off (fp16 compute keeps LoRA in fp32)")
+
+    def _packed_attention(self) -> str:
+        """Which kernel packed rows get: variable-length flash on a GPU where it checks out, else per-example SDPA."""
+        import torch
+
+        from . import varlen
+        from .kernels import enabled
+
+        if self.device == "cuda" and enabled("varlen") and self.compute_dtype in (torch.bfloat16, torch.float16):
+            ok = varlen.check_once(torch.device("cuda", torch.cuda.current_device()), self.compute_dtype)
+            if ok:
+                return "variable-length flash attention, one call per layer for all packed examples"
+            return "one causal SDPA call per packed example (" + "; ".join(varlen.NOTES) + ")"
+        return "one causal SDPA call per packed example (no block-diagonal mask)"
 
     def _make_optimizer(self, t: Any) -> Any:
         import torch
@@ -502,22 +534,26 @@ class QLoRARun:
             step_tokens = sum(mb.n_tokens for mb in micro)
             n_trained = max(1, sum(mb.n_trained for mb in micro))
             mine = micro[rank * ga:(rank + 1) * ga]
-            loss_total = 0.0
+            # Loss and gradient norm stay on the device until the optimizer step is queued: reading
+            # them earlier would make the host wait for the GPU once per micro-batch.
+            loss_sums = []
             for mb in mine:
                 loss_sum = self._loss_sum(mb)
                 (loss_sum / n_trained).backward()
-                loss_total += float(loss_sum.detach())
+                loss_sums.append(loss_sum.detach())
+            loss_total: Any = torch.stack(loss_sums).sum() if loss_sums else 0.0
             if self.dist.enabled:
                 sum_gradients(self.dist, self.params)
-                loss_total, stops = sum_scalars(self.dist, [loss_total, 1.0 if self.stop_reason else 0.0],
+                loss_total, stops = sum_scalars(self.dist, [float(loss_total), 1.0 if self.stop_reason else 0.0],
                                                 self._reduce_device())
                 if stops and not self.stop_reason:
                     self.stop_reason = "stopped on another rank"
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, clip))
+            norm = torch.nn.utils.clip_grad_norm_(self.params, clip)
             lr = self.optimizer.param_groups[0]["lr"]
             self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
+            grad_norm, loss_total = float(norm), float(loss_total)
             st["step"] += 1
             st["tokens_seen"] += step_tokens
             window_tokens += step_tokens
