@@ -10,9 +10,18 @@
  * traced, so a later inspection of the composite taints too. An untainted trace is a skeleton:
  * literal text and content slots. Anything else (a taint, a raise, a clock read, a placeholder
  * character in the template's own text) leaves that shape on the full interpreter.
+ *
+ * A few inspections of a content itself (not of a composite) are understood instead of tainting
+ * (skeletonGuards.ts): pure transforms whose result is written out (`trim`, `strip/lstrip/rstrip`,
+ * a piece of `split(sep)`) become slots that carry the transform, and predicates (`in`, `==`,
+ * `startswith/endswith`, tests, truthiness, `length`, the number of `split` pieces) answer from the
+ * row's real content and are recorded as guards. A shape keeps a list of such traces; a row uses
+ * the first whose guards all answer the same on it, and is traced anew when none does.
  */
 import { Environment, type Interpreter } from '@huggingface/jinja';
-import { classes, PythonInterpreter, pyStr } from './jinjaPython';
+import { charsArg, classes, PythonInterpreter, pyEquals, pyStr, stripChars } from './jinjaPython';
+import { PROBE } from './locate';
+import { applyChain, guardsHold, slotOf, type Guard, type Slot, type Transform } from './skeletonGuards';
 import type { ChatMessage, SpecialTokens } from './template';
 
 const OPEN = '\ufdee';
@@ -20,17 +29,23 @@ const CLOSE = '\ufdef';
 const SLOT = /\ufdee(\d+)\ufdef/g;
 /** Most shapes kept per template (a shape is a role sequence; prefixes and probes add a few per row). */
 const MAX_SHAPES = 4096;
+/** Most guarded traces kept per shape (a guard on a length can tell many rows apart). */
+const MAX_VARIANTS = 16;
 
 type Runtime = { type: string; value: unknown; toString(): string };
-/** Literal text, or the index of the message whose content goes there. */
-type Part = string | number;
-/** Why a trace failed; reported by `Skeletons.explain` for tests and diagnostics. */
-interface Trace { tainted: string | undefined }
+/** Literal text, the index of the message whose content goes there as is, or a transformed slot. */
+type Part = string | number | Slot;
+/**
+ * A trace in progress: why it failed (reported by `Skeletons.explain`), the slots its placeholders
+ * name (placeholder k is `slots[k]`), the guards recorded, and the row's real contents.
+ */
+interface Trace { tainted: string | undefined; slots: Slot[]; guards: Guard[]; contents: readonly string[] }
 
 const TEXT = Symbol('tracedText');
-type Traced = Runtime & { [TEXT]: string };
+const SLOT_OF = Symbol('tracedSlot');
+type Traced = Runtime & { [TEXT]: string; [SLOT_OF]?: Slot; __bool__?: () => Runtime };
 
-function traced(text: string, trace: Trace, why: string): Traced {
+function traced(text: string, trace: Trace, why: string, slot?: Slot): Traced {
   const v = new classes.str(text) as Traced;
   v[TEXT] = text;
   Object.defineProperty(v, 'value', {
@@ -41,6 +56,11 @@ function traced(text: string, trace: Trace, why: string): Traced {
     },
   });
   v.toString = () => text;
+  if (slot) {
+    v[SLOT_OF] = slot;
+    // Truthiness of a content: a guard (the engine's own rule for strings).
+    v.__bool__ = () => new classes.bool(guard(trace, slot, (s) => s.length > 0) as boolean);
+  }
   return v;
 }
 
@@ -48,13 +68,55 @@ function tracedText(v: Runtime): string | undefined {
   return (v as Partial<Traced>)[TEXT];
 }
 
-type Node = { type: string; operator?: { value: string }; left?: unknown; right?: unknown; value?: unknown; body?: unknown[] };
+function tracedSlot(v: Runtime | undefined): Slot | undefined {
+  return v ? (v as Partial<Traced>)[SLOT_OF] : undefined;
+}
+
+/** A traced value for message `slot.i`'s content through `chain`, with its own placeholder. */
+function slotValue(trace: Trace, i: number, chain: readonly Transform[]): Traced {
+  const slot = slotOf(i, chain);
+  const k = trace.slots.push(slot) - 1;
+  return traced(`${OPEN}${k}${CLOSE}`, trace, `the template inspects a value made from message ${i + 1}'s content`, slot);
+}
+
+/** Answers `test` on the row's content behind `slot` and records the answer as a guard. */
+function guard(trace: Trace, slot: Slot, test: (s: string) => unknown): unknown {
+  const result = test(applyChain(slot.chain, trace.contents[slot.i]!));
+  if (result !== null && typeof result === 'object') {
+    trace.tainted ??= `the template inspects message ${slot.i + 1}'s content in a way a guard cannot record`;
+  }
+  trace.guards.push({ i: slot.i, chain: slot.chain, test, result });
+  return result;
+}
+
+/** A runtime value holding `x` as the engine would (bool, int, None, string). */
+function runtimeOf(x: unknown): Runtime {
+  if (typeof x === 'boolean') return new classes.bool(x);
+  if (typeof x === 'number') return new classes.int(x);
+  if (typeof x === 'string') return new classes.str(x);
+  return new classes.none(null);
+}
+
+const arrayClass = (() => {
+  const env = new Environment();
+  env.set('a', []);
+  return (env.lookupVariable('a') as unknown as { constructor: new (v: unknown) => Runtime }).constructor;
+})();
+
+type Node = {
+  type: string; operator?: { value: string }; left?: unknown; right?: unknown; value?: unknown; body?: unknown[];
+  operand?: unknown; filter?: { type: string; value?: string }; test?: { value: string }; negate?: boolean;
+  callee?: { type: string; object?: unknown; property?: { type: string; value?: string }; computed?: boolean }; args?: unknown[];
+};
 type Method = (this: Interpreter, node: never, env: Environment) => Runtime;
-const parent = PythonInterpreter.prototype as unknown as Record<'evaluate' | 'evaluateBinaryExpression' | 'evaluateFor' | 'evaluateBlock', Method>;
+const parent = PythonInterpreter.prototype as unknown as Record<'evaluate' | 'evaluateBinaryExpression' | 'evaluateFor' | 'evaluateBlock' | 'evaluateFilterExpression' | 'evaluateTestExpression' | 'evaluateCallExpression', Method>;
+type ApplyFilter = (this: Interpreter, operand: Runtime, filter: unknown, env: Environment) => Runtime;
+const applyFilter = (PythonInterpreter.prototype as unknown as { applyFilter: ApplyFilter }).applyFilter;
+const evaluated = (value: Runtime) => ({ type: '__Evaluated', value });
 
 /** PythonInterpreter that propagates traced contents and records any inspection of one. */
 class TracingInterpreter extends PythonInterpreter {
-  readonly trace: Trace = { tainted: undefined };
+  readonly trace: Trace = { tainted: undefined, slots: [], guards: [], contents: [] };
   readonly forBodies = new WeakSet<object>();
   programBody: unknown[] | undefined;
 }
@@ -66,12 +128,14 @@ tracing['evaluate'] = function (this: TracingInterpreter, node: Node, env: Envir
 };
 tracing['evaluateBinaryExpression'] = function (this: TracingInterpreter, node: Node, env: Environment): Runtime {
   const op = node.operator?.value;
-  if (op !== '+' && op !== '~') return parent.evaluateBinaryExpression.call(this, node as never, env);
+  if (op !== '+' && op !== '~' && op !== 'in' && op !== 'not in' && op !== '==' && op !== '!=') return parent.evaluateBinaryExpression.call(this, node as never, env);
   const left = (this as unknown as { evaluate: Method }).evaluate.call(this, node.left as never, env);
   const right = (this as unknown as { evaluate: Method }).evaluate.call(this, node.right as never, env);
   const lt = tracedText(left);
   const rt = tracedText(right);
-  if (lt !== undefined || rt !== undefined) {
+  const answer = predicate(this.trace, op, left, right);
+  if (answer !== undefined) return answer;
+  if ((lt !== undefined || rt !== undefined) && (op === '+' || op === '~')) {
     if (op === '~') return traced((lt ?? pyStr(left)) + (rt ?? pyStr(right)), this.trace, 'a value built from a message content is inspected');
     if (left.type === 'StringValue' && right.type === 'StringValue') {
       return traced((lt ?? (left.value as string)) + (rt ?? (right.value as string)), this.trace, 'a value built from a message content is inspected');
@@ -94,8 +158,96 @@ tracing['evaluateBlock'] = function (this: TracingInterpreter, statements: unkno
   return text.includes(OPEN) ? traced(text, this.trace, 'the text of a block holding a message content is inspected') : out;
 };
 
+/** `in`/`not in`/`==`/`!=` between a content and a plain value, as a guard; undefined for any other case. */
+function predicate(trace: Trace, op: string, left: Runtime, right: Runtime): Runtime | undefined {
+  if ((op === 'in' || op === 'not in') && tracedText(left) === undefined && left.type === 'StringValue') {
+    const slot = tracedSlot(right);
+    if (!slot) return undefined;
+    const needle = left.value as string;
+    const has = guard(trace, slot, (s) => s.includes(needle)) as boolean;
+    return new classes.bool(op === 'in' ? has : !has);
+  }
+  if (op === '==' || op === '!=') {
+    const [slot, other] = tracedSlot(left) ? [tracedSlot(left), right] : [tracedSlot(right), left];
+    if (!slot || tracedText(other) !== undefined) return undefined;
+    const eq = guard(trace, slot, (s) => pyEquals(new classes.str(s), other)) as boolean;
+    return new classes.bool(op === '==' ? eq : !eq);
+  }
+  return undefined;
+}
+
+tracing['evaluateFilterExpression'] = function (this: TracingInterpreter, node: Node, env: Environment): Runtime {
+  const operand = (this as unknown as { evaluate: Method }).evaluate.call(this, node.operand as never, env);
+  const slot = tracedSlot(operand);
+  if (slot && node.filter?.type === 'Identifier') {
+    if (node.filter.value === 'trim') return slotValue(this.trace, slot.i, [...slot.chain, TRIM]);
+    if (node.filter.value === 'length') {
+      const filter = node.filter;
+      return runtimeOf(guard(this.trace, slot, (s) => applyFilter.call(this, new classes.str(s), filter, env).value));
+    }
+  }
+  return applyFilter.call(this, operand, node.filter, env);
+};
+
+tracing['evaluateTestExpression'] = function (this: TracingInterpreter, node: Node, env: Environment): Runtime {
+  const operand = (this as unknown as { evaluate: Method }).evaluate.call(this, node.operand as never, env);
+  const slot = tracedSlot(operand);
+  const test = env.tests.get(node.test!.value) as ((v: Runtime) => boolean) | undefined;
+  if (!slot || !test) return parent.evaluateTestExpression.call(this, { ...node, operand: evaluated(operand) } as never, env);
+  const result = guard(this.trace, slot, (s) => test(new classes.str(s))) as boolean;
+  return new classes.bool(node.negate ? !result : result);
+};
+
+const TRIM: Transform = { key: 'trim', f: (s) => s.trim() };
+const STRIPS: Record<string, [boolean, boolean]> = { strip: [true, true], lstrip: [true, false], rstrip: [false, true] };
+const METHODS = new Set(['strip', 'lstrip', 'rstrip', 'startswith', 'endswith', 'split']);
+
+tracing['evaluateCallExpression'] = function (this: TracingInterpreter, expr: Node, env: Environment): Runtime {
+  const callee = expr.callee;
+  const name = callee?.type === 'MemberExpression' && !callee.computed && callee.property?.type === 'Identifier' ? callee.property.value ?? '' : '';
+  if (!METHODS.has(name)) return parent.evaluateCallExpression.call(this, expr as never, env);
+  const self = this as unknown as { evaluate: Method; evaluateArguments(args: unknown[], env: Environment): [Runtime[], Map<string, Runtime>] };
+  const object = self.evaluate.call(this, callee!.object as never, env);
+  const slot = tracedSlot(object);
+  const pre = { ...expr, callee: { ...callee, object: evaluated(object) } };
+  if (!slot) return parent.evaluateCallExpression.call(this, pre as never, env);
+  const [args, kwargs] = self.evaluateArguments(expr.args ?? [], env);
+  if (kwargs.size > 0 || args.some((a) => tracedText(a) !== undefined)) {
+    this.trace.tainted ??= `the template calls ${name} on message ${slot.i + 1}'s content with arguments a skeleton cannot follow`;
+    return new classes.none(null);
+  }
+  const strip = STRIPS[name];
+  if (strip) {
+    const chars = charsArg(args);
+    const [l, r] = strip;
+    return slotValue(this.trace, slot.i, [...slot.chain, { key: `${name}(${JSON.stringify(chars ?? null)})`, f: (s) => stripChars(s, chars, l, r) }]);
+  }
+  if (name === 'split') {
+    const sep = args[0];
+    if (args.length !== 1 || sep?.type !== 'StringValue' || sep.value === '') {
+      this.trace.tainted ??= `the template splits message ${slot.i + 1}'s content other than by one non-empty separator`;
+      return new classes.none(null);
+    }
+    const by = sep.value as string;
+    const n = guard(this.trace, slot, (s) => s.split(by).length) as number;
+    const pieces = Array.from({ length: n }, (_, k) => slotValue(this.trace, slot.i, [...slot.chain, { key: `split(${JSON.stringify(by)})[${k}]`, f: (s) => s.split(by)[k]! }]));
+    return new arrayClass(pieces);
+  }
+  // startswith / endswith: the engine's own builtin on the real content.
+  return runtimeOf(guard(this.trace, slot, (s) => {
+    const fn = (new classes.str(s) as unknown as { builtins: Map<string, { value: (a: Runtime[]) => Runtime }> }).builtins.get(name)!;
+    return fn.value(args).value;
+  }));
+};
+
 /** Runs `program` with `globals` set, every message content traced; the skeleton, or why there is none. */
-function traceRender(program: { body: unknown[] }, globals: Record<string, unknown>, messages: readonly ChatMessage[], tokens: SpecialTokens): Part[] | string {
+function traceRender(program: { body: unknown[] }, globals: Record<string, unknown>, messages: readonly ChatMessage[], tokens: SpecialTokens): Variant {
+  const guards: Guard[] = [];
+  const result = traceParts(program, globals, messages, tokens, guards);
+  return { guards, result };
+}
+
+function traceParts(program: { body: unknown[] }, globals: Record<string, unknown>, messages: readonly ChatMessage[], tokens: SpecialTokens, guards: Guard[]): Part[] | string {
   const own = [...messages.map((m) => m.role), tokens.bos_token, tokens.eos_token, tokens.pad_token, tokens.unk_token];
   if (own.some((t) => t.includes(OPEN) || t.includes(CLOSE))) return 'a role or special token holds a placeholder character';
   const env = new Environment();
@@ -108,8 +260,14 @@ function traceRender(program: { body: unknown[] }, globals: Record<string, unkno
     return new classes.str(time(String(args[0]?.value)));
   }) as never) as never);
   const interp = new TracingInterpreter(env);
+  interp.trace.guards = guards;
+  interp.trace.contents = messages.map((m) => m.content);
   const list = env.lookupVariable('messages').value as Array<{ value: Map<string, Runtime> }>;
-  messages.forEach((_, i) => list[i]!.value.set('content', traced(`${OPEN}${i}${CLOSE}`, interp.trace, `the template inspects message ${i + 1}'s content`)));
+  messages.forEach((_, i) => {
+    const slot = slotOf(i, []);
+    interp.trace.slots.push(slot);
+    list[i]!.value.set('content', traced(`${OPEN}${i}${CLOSE}`, interp.trace, `the template inspects message ${i + 1}'s content`, slot));
+  });
   interp.programBody = program.body;
   let result: Runtime;
   try {
@@ -122,10 +280,11 @@ function traceRender(program: { body: unknown[] }, globals: Record<string, unkno
   const text = tracedText(result) ?? (result.value as string);
   const parts: Part[] = [];
   let last = 0;
+  const slots = interp.trace.slots;
   for (const m of text.matchAll(SLOT)) {
-    const i = Number(m[1]);
-    if (i >= messages.length) return 'a placeholder index is out of range';
-    parts.push(text.slice(last, m.index), i);
+    const slot = slots[Number(m[1])];
+    if (slot === undefined) return 'a placeholder index is out of range';
+    parts.push(text.slice(last, m.index), slot.chain.length === 0 ? slot.i : slot);
     last = m.index + m[0].length;
   }
   parts.push(text.slice(last));
@@ -133,9 +292,15 @@ function traceRender(program: { body: unknown[] }, globals: Record<string, unkno
   return parts;
 }
 
+/** One trace of a shape: the guards it recorded, and its skeleton or why it has none. */
+interface Variant {
+  guards: Guard[];
+  result: Part[] | string;
+}
+
 interface ShapeNode {
   next: Map<string, ShapeNode>;
-  entries: Array<Part[] | string | undefined>;
+  entries: Array<Variant[] | undefined>;
 }
 
 function newNode(): ShapeNode {
@@ -161,15 +326,26 @@ export interface Layout {
 /** Length (UTF-16) of a layout's text, without building it. */
 export function layoutLength(l: Layout): number {
   let n = 0;
-  for (const p of l.parts) n += typeof p === 'number' ? l.messages[p]!.content.length : p.length;
+  for (const p of l.parts) n += partText(p, l.messages).length;
   return n;
 }
 
 /** A layout's text. */
 export function layoutText(l: Layout): string {
   let out = '';
-  for (const p of l.parts) out += typeof p === 'number' ? l.messages[p]!.content : p;
+  for (const p of l.parts) out += partText(p, l.messages);
   return out;
+}
+
+/** The text a part writes for `messages`. */
+function partText(p: Part, messages: readonly ChatMessage[]): string {
+  if (typeof p === 'string') return p;
+  if (typeof p === 'number') return messages[p]!.content;
+  return applyChain(p.chain, messages[p.i]!.content);
+}
+
+function samePart(a: Part | undefined, b: Part | undefined): boolean {
+  return a === b || (typeof a === 'object' && typeof b === 'object' && a.key === b.key);
 }
 
 /**
@@ -181,7 +357,7 @@ export function surelyPrefix(a: Layout, b: Layout): boolean {
   const n = a.parts.length;
   if (a.messages.length > b.messages.length || n > b.parts.length) return false;
   for (let j = 0; j < a.messages.length; j += 1) if (a.messages[j] !== b.messages[j]) return false;
-  for (let k = 0; k < n - 1; k += 1) if (a.parts[k] !== b.parts[k]) return false;
+  for (let k = 0; k < n - 1; k += 1) if (!samePart(a.parts[k], b.parts[k])) return false;
   const last = a.parts[n - 1];
   const other = b.parts[n - 1];
   return typeof last === 'string' && typeof other === 'string' && other.startsWith(last);
@@ -206,7 +382,7 @@ export class Skeletons {
     const entry = this.entry(messages, addGenerationPrompt, tokens, globals);
     if (entry === undefined || typeof entry === 'string') return undefined;
     let out = '';
-    for (const p of entry) out += typeof p === 'number' ? messages[p]!.content : p;
+    for (const p of entry) out += partText(p, messages);
     return out;
   }
 
@@ -225,7 +401,8 @@ export class Skeletons {
   private roots = new Map<string, ShapeNode>();
   private count = 0;
 
-  private entry(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens, globals: () => Record<string, unknown>): Part[] | string | undefined {
+  /** The variants of `messages`' shape (undefined for a message a shape does not cover). */
+  private variants(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens): Variant[] | undefined {
     const tk = this.tokensKey(tokens);
     let node: ShapeNode | undefined = this.roots.get(tk);
     if (!node) {
@@ -242,19 +419,28 @@ export class Skeletons {
       node = next;
     }
     const slot = addGenerationPrompt ? 1 : 0;
-    let entry = node.entries[slot];
-    if (entry === undefined) {
-      entry = traceRender(this.program, globals(), messages, tokens);
-      if (this.count >= MAX_SHAPES) {
-        this.roots = new Map();
-        this.count = 0;
-      }
-      this.count += 1;
-      node.entries[slot] = entry;
-    }
-    return entry;
+    return (node.entries[slot] ??= []);
   }
 
+  /** The trace whose guards hold on `messages` (traced now when none does and the shape has room). */
+  private variant(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens, globals: () => Record<string, unknown>): Variant | undefined {
+    const list = this.variants(messages, addGenerationPrompt, tokens);
+    if (!list) return undefined;
+    for (const v of list) if (guardsHold(v.guards, messages)) return v;
+    if (list.length >= MAX_VARIANTS) return undefined;
+    const v = traceRender(this.program, globals(), messages, tokens);
+    if (this.count >= MAX_SHAPES) {
+      this.roots = new Map();
+      this.count = 0;
+    }
+    this.count += 1;
+    list.push(v);
+    return v;
+  }
+
+  private entry(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens, globals: () => Record<string, unknown>): Part[] | string | undefined {
+    return this.variant(messages, addGenerationPrompt, tokens, globals)?.result;
+  }
 
   /**
    * Where each message's content lands in the render of `messages` (`{start, end}` in UTF-16), or
@@ -266,20 +452,28 @@ export class Skeletons {
    * ensure no content holds one (masking checks every content first).
    */
   regions(messages: readonly ChatMessage[], tokens: SpecialTokens, globals: () => Record<string, unknown>): Array<{ start: number; end: number } | string> | undefined {
-    const entry = this.layout(messages, false, tokens, globals)?.parts;
-    if (!entry) return undefined;
+    const v = this.variant(messages, false, tokens, globals);
+    const entry = v && this.layout(messages, false, tokens, globals)?.parts;
+    if (!v || !entry) return undefined;
+    // The probe render takes this trace's path only when every guard answers the same on the
+    // probe; and a transformed slot writes the probe as is only when its transforms leave it whole.
+    for (let j = 0; j < messages.length; j += 1) if (!guardsHold(v.guards, messages, j, PROBE)) return undefined;
     const starts: number[] = messages.map(() => -1);
+    const ends: number[] = messages.map(() => -1);
     const counts: number[] = messages.map(() => 0);
     let pos = 0;
     for (const p of entry) {
-      if (typeof p === 'string') pos += p.length;
-      else {
-        starts[p] = pos;
-        counts[p] = (counts[p] ?? 0) + 1;
-        pos += messages[p]!.content.length;
+      const text = partText(p, messages);
+      if (typeof p !== 'string') {
+        const i = typeof p === 'number' ? p : p.i;
+        if (typeof p === 'object' && applyChain(p.chain, PROBE) !== PROBE) return undefined;
+        starts[i] = pos;
+        ends[i] = pos + text.length;
+        counts[i] = (counts[i] ?? 0) + 1;
       }
+      pos += text.length;
     }
-    return messages.map((m, i) => (counts[i] === 1 ? { start: starts[i]!, end: starts[i]! + m.content.length } : "the template does not render this message's content exactly once, as written"));
+    return messages.map((_, i) => (counts[i] === 1 ? { start: starts[i]!, end: ends[i]! } : "the template does not render this message's content exactly once, as written"));
   }
 
   /**
@@ -301,7 +495,7 @@ export class Skeletons {
   explain(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens): string | undefined {
     let node = this.roots.get(this.tokensKey(tokens));
     for (const m of messages) node = node?.next.get(m.role);
-    const e = node?.entries[addGenerationPrompt ? 1 : 0];
+    const e = node?.entries[addGenerationPrompt ? 1 : 0]?.find((v) => guardsHold(v.guards, messages))?.result;
     return e === undefined ? undefined : typeof e === 'string' ? e : '';
   }
 
