@@ -8,8 +8,8 @@
  * `toString` (output); the traced value answers `toString` with a placeholder and marks the trace
  * tainted on any read of `value`. Concatenation and block output that carry a placeholder stay
  * traced, so a later inspection of the composite taints too. An untainted trace is a skeleton:
- * literal text and content slots. Anything else (a taint, a raise, a clock read, a placeholder
- * character in the template's own text) leaves that shape on the full interpreter.
+ * literal text and content slots. Anything else (a taint, a raise, a placeholder character in
+ * the template's own text) leaves that shape on the full interpreter; a clock read is a guard.
  *
  * A few inspections of a content itself (not of a composite) are understood instead of tainting
  * (skeletonGuards.ts): pure transforms whose result is written out (`trim`, `strip/lstrip/rstrip`,
@@ -251,13 +251,15 @@ function traceParts(program: { body: unknown[] }, globals: Record<string, unknow
   const own = [...messages.map((m) => m.role), tokens.bos_token, tokens.eos_token, tokens.pad_token, tokens.unk_token];
   if (own.some((t) => t.includes(OPEN) || t.includes(CLOSE))) return 'a role or special token holds a placeholder character';
   const env = new Environment();
-  let clock = false;
   const time = globals['strftime_now'] as (format: string) => string;
   for (const [key, value] of Object.entries(globals)) env.set(key, value);
-  // The clock's output changes between renders: a template that reads it keeps no skeleton.
+  // The clock's output changes between renders: what the template read becomes a guard, so a row
+  // reuses this trace only while the clock still reads the same.
   env.variables.set('strftime_now', new classes.fn(((args: Runtime[]) => {
-    clock = true;
-    return new classes.str(time(String(args[0]?.value)));
+    const format = String(args[0]?.value);
+    const now = time(format);
+    guards.push({ i: -1, chain: [], test: () => time(format), result: now });
+    return new classes.str(now);
   }) as never) as never);
   const interp = new TracingInterpreter(env);
   interp.trace.guards = guards;
@@ -276,7 +278,6 @@ function traceParts(program: { body: unknown[] }, globals: Record<string, unknow
     return `the template raises for this shape: ${(err as Error).message}`;
   }
   if (interp.trace.tainted) return interp.trace.tainted;
-  if (clock) return 'the template reads the clock (strftime_now)';
   const text = tracedText(result) ?? (result.value as string);
   const parts: Part[] = [];
   let last = 0;

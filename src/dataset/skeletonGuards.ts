@@ -20,7 +20,7 @@ export interface Slot {
   key: string;
 }
 
-/** A predicate's recorded answer: `test` on message `i`'s content through `chain` gave `result`. */
+/** A predicate's recorded answer: `test` on message `i`'s content through `chain` gave `result` (`i` -1: a read of the clock, content ignored). */
 export interface Guard {
   i: number;
   chain: readonly Transform[];
@@ -46,7 +46,7 @@ export function slotOf(i: number, chain: readonly Transform[]): Slot {
  */
 export function guardsHold(guards: readonly Guard[], messages: readonly ChatMessage[], swap = -1, swapped = ''): boolean {
   for (const g of guards) {
-    const content = g.i === swap ? swapped : messages[g.i]!.content;
+    const content = g.i < 0 ? '' : g.i === swap ? swapped : messages[g.i]!.content;
     try {
       if (g.test(applyChain(g.chain, content)) !== g.result) return false;
     } catch {

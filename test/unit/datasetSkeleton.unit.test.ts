@@ -26,7 +26,7 @@ const CONTENTS = ['', ' ', 'hello', '  padded answer  ', '\n\nleading lines', 'm
   '<think>\nreason\n</think>\n\nanswer', '</think>', 'one</think>two</think>three', '\n</think>\n\n  spaced answer ', '<think>open only',
   '<tool_call>{"name": "f"}</tool_call>', '<|im_start|>assistant', '[INST] inside [/INST]', 'ends with a question?', '\n'];
 /** Corpus templates known to keep a skeleton for a plain exchange (a regression back to the interpreter fails). */
-const CORPUS_SPECIALISED = 54;
+const CORPUS_SPECIALISED = 61;
 const ROLES = ['system', 'user', 'assistant', 'tool'] as const;
 
 function conversation(r: () => number): ChatMessage[] {
@@ -162,6 +162,23 @@ describe('a template that transforms or tests a content keeps guarded skeletons'
   }
 });
 
+describe('a template that reads the clock keeps a skeleton guarded by what it read', () => {
+  it('renders the new date once the clock reads another day', () => {
+    const tokens: SpecialTokens = { bos_token: '', eos_token: '</s>', pad_token: '', unk_token: '' };
+    const source = "Today {{ strftime_now('%d %b %Y') }}{% for m in messages %}|{{ m.content }}{% endfor %}";
+    let now = new Date(2025, 0, 31, 23, 59, 0);
+    const fast = new ChatTemplate(source, 'clock', () => now);
+    const slow = new ChatTemplate(source, 'clock', () => now, false);
+    const chat: ChatMessage[] = [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }];
+    for (const day of [31, 31, 1, 2, 1]) {
+      now = new Date(2025, day === 31 ? 0 : 1, day, 12, 0, 0);
+      assert.equal(fast.render(chat, false, tokens), slow.render(chat, false, tokens));
+      assert.equal(fast.skeletonVerdict(chat, false, tokens), '');
+    }
+    assert.equal(fast.render(chat, false, tokens), 'Today 01 Feb 2025|q|a');
+  });
+});
+
 describe('a template that looks inside a content otherwise keeps no skeleton', () => {
   const tokens: SpecialTokens = { bos_token: '<s>', eos_token: '</s>', pad_token: '', unk_token: '' };
   const chat: ChatMessage[] = [{ role: 'user', content: '  Hi  ' }, { role: 'assistant', content: '' }];
@@ -177,7 +194,6 @@ describe('a template that looks inside a content otherwise keeps no skeleton', (
     'a macro result then a filter': '{% macro show(m) %}{{ m.content }}{% endmacro %}{% for m in messages %}{{ show(m) | trim }}{% endfor %}',
     'a filter block': '{% for m in messages %}{% filter upper %}{{ m.content }}{% endfilter %}{% endfor %}',
     'json': '{{ messages | tojson }}',
-    'the clock': "{{ strftime_now('%Y') }}{% for m in messages %}{{ m.content }}{% endfor %}",
     'a raise': "{{ raise_exception('no') }}",
   };
   for (const [name, source] of Object.entries(cases)) {
