@@ -72,6 +72,19 @@ function tracedSlot(v: Runtime | undefined): Slot | undefined {
   return v ? (v as Partial<Traced>)[SLOT_OF] : undefined;
 }
 
+const ONE_SLOT = /^\ufdee(\d+)\ufdef$/;
+
+/**
+ * A traced value for text built from contents (a concatenation, a block's output). Text that is
+ * exactly one slot's placeholder is that slot (a macro that only writes a content out gives the
+ * content), so it may be transformed and tested as the content itself.
+ */
+function composite(text: string, trace: Trace, why: string): Traced {
+  const one = ONE_SLOT.exec(text);
+  const slot = one ? trace.slots[Number(one[1])] : undefined;
+  return traced(text, trace, why, slot);
+}
+
 /** A traced value for message `slot.i`'s content through `chain`, with its own placeholder. */
 function slotValue(trace: Trace, i: number, chain: readonly Transform[]): Traced {
   const slot = slotOf(i, chain);
@@ -136,9 +149,9 @@ tracing['evaluateBinaryExpression'] = function (this: TracingInterpreter, node: 
   const answer = predicate(this.trace, op, left, right);
   if (answer !== undefined) return answer;
   if ((lt !== undefined || rt !== undefined) && (op === '+' || op === '~')) {
-    if (op === '~') return traced((lt ?? pyStr(left)) + (rt ?? pyStr(right)), this.trace, 'a value built from a message content is inspected');
+    if (op === '~') return composite((lt ?? pyStr(left)) + (rt ?? pyStr(right)), this.trace, 'a value built from a message content is inspected');
     if (left.type === 'StringValue' && right.type === 'StringValue') {
-      return traced((lt ?? (left.value as string)) + (rt ?? (right.value as string)), this.trace, 'a value built from a message content is inspected');
+      return composite((lt ?? (left.value as string)) + (rt ?? (right.value as string)), this.trace, 'a value built from a message content is inspected');
     }
   }
   // Operands already evaluated: hand them over as they are (evaluating twice could repeat a macro's side effects).
@@ -155,7 +168,7 @@ tracing['evaluateBlock'] = function (this: TracingInterpreter, statements: unkno
   // (set block, macro, caller, filter block), so one that holds a content stays traced.
   if (statements === this.programBody || this.forBodies.has(statements)) return out;
   const text = out.value as string;
-  return text.includes(OPEN) ? traced(text, this.trace, 'the text of a block holding a message content is inspected') : out;
+  return text.includes(OPEN) ? composite(text, this.trace, 'the text of a block holding a message content is inspected') : out;
 };
 
 /** `in`/`not in`/`==`/`!=` between a content and a plain value, as a guard; undefined for any other case. */

@@ -26,7 +26,7 @@ const CONTENTS = ['', ' ', 'hello', '  padded answer  ', '\n\nleading lines', 'm
   '<think>\nreason\n</think>\n\nanswer', '</think>', 'one</think>two</think>three', '\n</think>\n\n  spaced answer ', '<think>open only',
   '<tool_call>{"name": "f"}</tool_call>', '<|im_start|>assistant', '[INST] inside [/INST]', 'ends with a question?', '\n'];
 /** Corpus templates known to keep a skeleton for a plain exchange (a regression back to the interpreter fails). */
-const CORPUS_SPECIALISED = 61;
+const CORPUS_SPECIALISED = 65;
 const ROLES = ['system', 'user', 'assistant', 'tool'] as const;
 
 function conversation(r: () => number): ChatMessage[] {
@@ -138,6 +138,7 @@ describe('a template that transforms or tests a content keeps guarded skeletons'
     'startswith and endswith': "{% for m in messages %}{% if m.content.startswith('<think>') or m.content.endswith(('?', '!')) %}T{% endif %}{{ m.content }}{% endfor %}",
     'a think split': "{% for m in messages %}{% set c = m.content %}{% if '</think>' in c %}{% set c = c.split('</think>')[-1].lstrip('\\n') %}{{ m.content.split('</think>')[0].strip() }}{% endif %}<{{ c }}>{% endfor %}",
     'a test and a length': '{% for m in messages %}{% if m.content is string %}{{ m.content | length }}:{% endif %}{{ m.content }}{% endfor %}',
+    'a macro or set block that only writes a content, then trimmed': "{% macro show(c) %}{%- if c is string %}{{- c }}{% endif -%}{% endmacro %}{% for m in messages %}{% set x %}{{ m.content }}{% endset %}{% set y = show(m.content) | trim %}({{ y }}|{{ x.strip() }}|{{ '' + m.content | trim }}){% if y.startswith('H') %}!{% endif %}{% endfor %}",
   };
   const contents = ['', '  Hi  ', 'Hi?', '<think>r</think>\n\na', 'x</think>y</think>z', '\n\n', '\ufeff Hi', 'H'];
   for (const [name, source] of Object.entries(cases)) {
@@ -190,8 +191,8 @@ describe('a template that looks inside a content otherwise keeps no skeleton', (
     'a comparison between contents': '{% for m in messages %}{{ m.content == messages[0].content }}{% endfor %}',
     'a concatenation then a filter': "{% for m in messages %}{{ ('[' + m.content + ']') | trim }}{% endfor %}",
     'a ~ concatenation then a length': "{% for m in messages %}{{ (m.role ~ m.content) | length }}{% endfor %}",
-    'a set block then a filter': '{% for m in messages %}{% set x %}{{ m.content }}{% endset %}{{ x | trim }}{% endfor %}',
-    'a macro result then a filter': '{% macro show(m) %}{{ m.content }}{% endmacro %}{% for m in messages %}{{ show(m) | trim }}{% endfor %}',
+    'a set block then a filter': '{% for m in messages %}{% set x %}[{{ m.content }}]{% endset %}{{ x | trim }}{% endfor %}',
+    'a macro result then a filter': '{% macro show(m) %}<{{ m.content }}>{% endmacro %}{% for m in messages %}{{ show(m) | trim }}{% endfor %}',
     'a filter block': '{% for m in messages %}{% filter upper %}{{ m.content }}{% endfilter %}{% endfor %}',
     'json': '{{ messages | tojson }}',
     'a raise': "{{ raise_exception('no') }}",
