@@ -24,7 +24,8 @@ const FIXED_NOW = new Date(2025, 5, 1, 12, 0, 0);
 const CONTENTS = ['', ' ', 'hello', '  padded answer  ', '\n\nleading lines', 'multi\nline\ntext', 'x<|im_end|>y', '<think>why</think>the answer', 'emoji 😄 and 東京', 'tab\tand "quotes"', 'None', 'True', '{{ not jinja }}', '</s>', '<|eot_id|>',
   '  \n padded both sides \t ', '\n\n\n', '\u00a0nbsp and em space\u2003', '\u001cPython-only space\u001f', '\ufeffBOM, JavaScript-only space',
   '<think>\nreason\n</think>\n\nanswer', '</think>', 'one</think>two</think>three', '\n</think>\n\n  spaced answer ', '<think>open only',
-  '<tool_call>{"name": "f"}</tool_call>', '<|im_start|>assistant', '[INST] inside [/INST]', 'ends with a question?', '\n'];
+  '<tool_call>{"name": "f"}</tool_call>', '<|im_start|>assistant', '[INST] inside [/INST]', 'ends with a question?', '\n',
+  '<tool_response>\nresult\n</tool_response>', ' </think> ', '\u0085next line\u0085', 'x\n\n'];
 /** Corpus templates known to keep a skeleton for a plain exchange (a regression back to the interpreter fails). */
 const CORPUS_SPECIALISED = 65;
 const ROLES = ['system', 'user', 'assistant', 'tool'] as const;
