@@ -243,7 +243,7 @@ tracing['evaluateCallExpression'] = function (this: TracingInterpreter, expr: No
     }
     const by = sep.value as string;
     const n = guard(this.trace, slot, (s) => s.split(by).length) as number;
-    const pieces = Array.from({ length: n }, (_, k) => slotValue(this.trace, slot.i, [...slot.chain, { key: `split(${JSON.stringify(by)})[${k}]`, f: (s) => s.split(by)[k]! }]));
+    const pieces = Array.from({ length: n }, (_, k) => slotValue(this.trace, slot.i, [...slot.chain, { key: `split(${JSON.stringify(by)})[${k}]`, f: (s) => s.split(by)[k] ?? '' }]));
     return new arrayClass(pieces);
   }
   // startswith / endswith: the engine's own builtin on the real content.
@@ -462,32 +462,37 @@ export class Skeletons {
    * differential rendering finds, without the probe renders: the probe render has the same shape,
    * so it is the same skeleton with the probe written in; when no literal and no content holds a
    * probe character, the texts agree exactly up to the slot and after it. Undefined (locate by
-   * rendering) when the shape has no skeleton or a literal holds a reserved character. Callers
+   * rendering) when the shape has no skeleton or a literal holds a reserved character; an entry is
+   * undefined for a message whose probe render would take another path. Callers
    * ensure no content holds one (masking checks every content first).
    */
-  regions(messages: readonly ChatMessage[], tokens: SpecialTokens, globals: () => Record<string, unknown>): Array<{ start: number; end: number } | string> | undefined {
+  regions(messages: readonly ChatMessage[], tokens: SpecialTokens, globals: () => Record<string, unknown>): Array<{ start: number; end: number } | string | undefined> | undefined {
     const v = this.variant(messages, false, tokens, globals);
     const entry = v && this.layout(messages, false, tokens, globals)?.parts;
     if (!v || !entry) return undefined;
-    // The probe render takes this trace's path only when every guard answers the same on the
-    // probe; and a transformed slot writes the probe as is only when its transforms leave it whole.
-    for (let j = 0; j < messages.length; j += 1) if (!guardsHold(v.guards, messages, j, PROBE)) return undefined;
     const starts: number[] = messages.map(() => -1);
     const ends: number[] = messages.map(() => -1);
     const counts: number[] = messages.map(() => 0);
+    // The probe render of message i takes this trace's path only when every guard answers the
+    // same with the probe in place; else that message is located by rendering (undefined). A
+    // transformed slot writes the probe as is only when its transforms leave it whole.
+    const whole: boolean[] = messages.map((_, i) => guardsHold(v.guards, messages, i, PROBE));
     let pos = 0;
     for (const p of entry) {
       const text = partText(p, messages);
       if (typeof p !== 'string') {
         const i = typeof p === 'number' ? p : p.i;
-        if (typeof p === 'object' && applyChain(p.chain, PROBE) !== PROBE) return undefined;
+        if (typeof p === 'object' && whole[i] && applyChain(p.chain, PROBE) !== PROBE) whole[i] = false;
         starts[i] = pos;
         ends[i] = pos + text.length;
         counts[i] = (counts[i] ?? 0) + 1;
       }
       pos += text.length;
     }
-    return messages.map((_, i) => (counts[i] === 1 ? { start: starts[i]!, end: ends[i]! } : "the template does not render this message's content exactly once, as written"));
+    return messages.map((_, i) => {
+      if (!whole[i]) return undefined;
+      return counts[i] === 1 ? { start: starts[i]!, end: ends[i]! } : "the template does not render this message's content exactly once, as written";
+    });
   }
 
   /**
