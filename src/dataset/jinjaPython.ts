@@ -28,7 +28,7 @@ function runtimeClasses(): Record<'str' | 'bool' | 'int' | 'fn' | 'none', Ctor> 
 export const classes = runtimeClasses();
 
 /** Python `str.strip(chars)` family: whitespace when `chars` is absent or None. */
-function stripChars(s: string, chars: string | undefined, left: boolean, right: boolean): string {
+export function stripChars(s: string, chars: string | undefined, left: boolean, right: boolean): string {
   const cps = Array.from(s);
   const drop = chars === undefined ? (c: string) => /\s/u.test(c) : (c: string) => chars.includes(c);
   let a = 0;
@@ -38,7 +38,8 @@ function stripChars(s: string, chars: string | undefined, left: boolean, right: 
   return cps.slice(a, b).join('');
 }
 
-function charsArg(args: Runtime[]): string | undefined {
+/** The `chars` argument of a strip method: undefined for none/None; raises for a non-string. */
+export function charsArg(args: Runtime[]): string | undefined {
   const first = args[0];
   if (!first || first.type === 'NullValue' || first.type === 'UndefinedValue') return undefined;
   if (first.type !== 'StringValue') throw new Error(`strip arg must be None or str, not ${first.type}`);

@@ -94,7 +94,8 @@ export function assistantSpans(c: Ctx): { spans: Array<[number, number]>; insert
   const eos = c.tokens.eos_token;
   const markers = markersFor(eos);
   // From the skeleton when the shape has one (equal to differential rendering; see Skeletons.regions).
-  const regions = (c.clean === true ? c.template.regions(c.messages, c.tokens) : undefined) ?? c.messages.map((_, j) => locate(c.full, c.template, c.messages, j, c.tokens));
+  const fromSkeleton = c.clean === true ? c.template.regions(c.messages, c.tokens) : undefined;
+  const regions = c.messages.map((_, j) => fromSkeleton?.[j] ?? locate(c.full, c.template, c.messages, j, c.tokens));
   const known = regions.filter((r): r is Region => typeof r !== 'string');
   const spans: Array<[number, number]> = [];
   const inserts: number[] = [];

@@ -8,134 +8,29 @@
  * `toString` (output); the traced value answers `toString` with a placeholder and marks the trace
  * tainted on any read of `value`. Concatenation and block output that carry a placeholder stay
  * traced, so a later inspection of the composite taints too. An untainted trace is a skeleton:
- * literal text and content slots. Anything else (a taint, a raise, a clock read, a placeholder
- * character in the template's own text) leaves that shape on the full interpreter.
+ * literal text and content slots. Anything else (a taint, a raise, a placeholder character in
+ * the template's own text) leaves that shape on the full interpreter; a clock read is a guard.
+ *
+ * A few inspections of a content itself (not of a composite) are understood instead of tainting
+ * (skeletonTrace.ts, skeletonGuards.ts): pure transforms whose result is written out (`trim`, `strip/lstrip/rstrip`,
+ * a piece of `split(sep)`) become slots that carry the transform, and predicates (`in`, `==`,
+ * `startswith/endswith`, tests, truthiness, `length`, the number of `split` pieces) answer from the
+ * row's real content and are recorded as guards. A shape keeps a list of such traces; a row uses
+ * the first whose guards all answer the same on it, and is traced anew when none does.
  */
-import { Environment, type Interpreter } from '@huggingface/jinja';
-import { classes, PythonInterpreter, pyStr } from './jinjaPython';
+import { PROBE } from './locate';
+import { applyChain, guardsHold } from './skeletonGuards';
+import { CLOSE, OPEN, traceRender, type Part, type Variant } from './skeletonTrace';
 import type { ChatMessage, SpecialTokens } from './template';
 
-const OPEN = '\ufdee';
-const CLOSE = '\ufdef';
-const SLOT = /\ufdee(\d+)\ufdef/g;
 /** Most shapes kept per template (a shape is a role sequence; prefixes and probes add a few per row). */
 const MAX_SHAPES = 4096;
-
-type Runtime = { type: string; value: unknown; toString(): string };
-/** Literal text, or the index of the message whose content goes there. */
-type Part = string | number;
-/** Why a trace failed; reported by `Skeletons.explain` for tests and diagnostics. */
-interface Trace { tainted: string | undefined }
-
-const TEXT = Symbol('tracedText');
-type Traced = Runtime & { [TEXT]: string };
-
-function traced(text: string, trace: Trace, why: string): Traced {
-  const v = new classes.str(text) as Traced;
-  v[TEXT] = text;
-  Object.defineProperty(v, 'value', {
-    configurable: true,
-    get() {
-      trace.tainted ??= why;
-      return text;
-    },
-  });
-  v.toString = () => text;
-  return v;
-}
-
-function tracedText(v: Runtime): string | undefined {
-  return (v as Partial<Traced>)[TEXT];
-}
-
-type Node = { type: string; operator?: { value: string }; left?: unknown; right?: unknown; value?: unknown; body?: unknown[] };
-type Method = (this: Interpreter, node: never, env: Environment) => Runtime;
-const parent = PythonInterpreter.prototype as unknown as Record<'evaluate' | 'evaluateBinaryExpression' | 'evaluateFor' | 'evaluateBlock', Method>;
-
-/** PythonInterpreter that propagates traced contents and records any inspection of one. */
-class TracingInterpreter extends PythonInterpreter {
-  readonly trace: Trace = { tainted: undefined };
-  readonly forBodies = new WeakSet<object>();
-  programBody: unknown[] | undefined;
-}
-
-const tracing = TracingInterpreter.prototype as unknown as Record<string, unknown>;
-tracing['evaluate'] = function (this: TracingInterpreter, node: Node, env: Environment): Runtime {
-  if (node?.type === '__Evaluated') return node.value as Runtime;
-  return parent.evaluate.call(this, node as never, env);
-};
-tracing['evaluateBinaryExpression'] = function (this: TracingInterpreter, node: Node, env: Environment): Runtime {
-  const op = node.operator?.value;
-  if (op !== '+' && op !== '~') return parent.evaluateBinaryExpression.call(this, node as never, env);
-  const left = (this as unknown as { evaluate: Method }).evaluate.call(this, node.left as never, env);
-  const right = (this as unknown as { evaluate: Method }).evaluate.call(this, node.right as never, env);
-  const lt = tracedText(left);
-  const rt = tracedText(right);
-  if (lt !== undefined || rt !== undefined) {
-    if (op === '~') return traced((lt ?? pyStr(left)) + (rt ?? pyStr(right)), this.trace, 'a value built from a message content is inspected');
-    if (left.type === 'StringValue' && right.type === 'StringValue') {
-      return traced((lt ?? (left.value as string)) + (rt ?? (right.value as string)), this.trace, 'a value built from a message content is inspected');
-    }
-  }
-  // Operands already evaluated: hand them over as they are (evaluating twice could repeat a macro's side effects).
-  const pre = { ...node, left: { type: '__Evaluated', value: left }, right: { type: '__Evaluated', value: right } };
-  return parent.evaluateBinaryExpression.call(this, pre as never, env);
-};
-tracing['evaluateFor'] = function (this: TracingInterpreter, node: Node, env: Environment): Runtime {
-  if (node.body) this.forBodies.add(node.body);
-  return parent.evaluateFor.call(this, node as never, env);
-};
-tracing['evaluateBlock'] = function (this: TracingInterpreter, statements: unknown[], env: Environment): Runtime {
-  const out = parent.evaluateBlock.call(this, statements as never, env);
-  // A loop body's text only joins the loop's output; any other block's text can become a value
-  // (set block, macro, caller, filter block), so one that holds a content stays traced.
-  if (statements === this.programBody || this.forBodies.has(statements)) return out;
-  const text = out.value as string;
-  return text.includes(OPEN) ? traced(text, this.trace, 'the text of a block holding a message content is inspected') : out;
-};
-
-/** Runs `program` with `globals` set, every message content traced; the skeleton, or why there is none. */
-function traceRender(program: { body: unknown[] }, globals: Record<string, unknown>, messages: readonly ChatMessage[], tokens: SpecialTokens): Part[] | string {
-  const own = [...messages.map((m) => m.role), tokens.bos_token, tokens.eos_token, tokens.pad_token, tokens.unk_token];
-  if (own.some((t) => t.includes(OPEN) || t.includes(CLOSE))) return 'a role or special token holds a placeholder character';
-  const env = new Environment();
-  let clock = false;
-  const time = globals['strftime_now'] as (format: string) => string;
-  for (const [key, value] of Object.entries(globals)) env.set(key, value);
-  // The clock's output changes between renders: a template that reads it keeps no skeleton.
-  env.variables.set('strftime_now', new classes.fn(((args: Runtime[]) => {
-    clock = true;
-    return new classes.str(time(String(args[0]?.value)));
-  }) as never) as never);
-  const interp = new TracingInterpreter(env);
-  const list = env.lookupVariable('messages').value as Array<{ value: Map<string, Runtime> }>;
-  messages.forEach((_, i) => list[i]!.value.set('content', traced(`${OPEN}${i}${CLOSE}`, interp.trace, `the template inspects message ${i + 1}'s content`)));
-  interp.programBody = program.body;
-  let result: Runtime;
-  try {
-    result = interp.run(program as never) as Runtime;
-  } catch (err) {
-    return `the template raises for this shape: ${(err as Error).message}`;
-  }
-  if (interp.trace.tainted) return interp.trace.tainted;
-  if (clock) return 'the template reads the clock (strftime_now)';
-  const text = tracedText(result) ?? (result.value as string);
-  const parts: Part[] = [];
-  let last = 0;
-  for (const m of text.matchAll(SLOT)) {
-    const i = Number(m[1]);
-    if (i >= messages.length) return 'a placeholder index is out of range';
-    parts.push(text.slice(last, m.index), i);
-    last = m.index + m[0].length;
-  }
-  parts.push(text.slice(last));
-  if (parts.some((p) => typeof p === 'string' && (p.includes(OPEN) || p.includes(CLOSE)))) return "the template's own text holds a placeholder character";
-  return parts;
-}
+/** Most guarded traces kept per shape (a guard on a length can tell many rows apart). */
+const MAX_VARIANTS = 16;
 
 interface ShapeNode {
   next: Map<string, ShapeNode>;
-  entries: Array<Part[] | string | undefined>;
+  entries: Array<Variant[] | undefined>;
 }
 
 function newNode(): ShapeNode {
@@ -161,15 +56,26 @@ export interface Layout {
 /** Length (UTF-16) of a layout's text, without building it. */
 export function layoutLength(l: Layout): number {
   let n = 0;
-  for (const p of l.parts) n += typeof p === 'number' ? l.messages[p]!.content.length : p.length;
+  for (const p of l.parts) n += partText(p, l.messages).length;
   return n;
 }
 
 /** A layout's text. */
 export function layoutText(l: Layout): string {
   let out = '';
-  for (const p of l.parts) out += typeof p === 'number' ? l.messages[p]!.content : p;
+  for (const p of l.parts) out += partText(p, l.messages);
   return out;
+}
+
+/** The text a part writes for `messages`. */
+function partText(p: Part, messages: readonly ChatMessage[]): string {
+  if (typeof p === 'string') return p;
+  if (typeof p === 'number') return messages[p]!.content;
+  return applyChain(p.chain, messages[p.i]!.content);
+}
+
+function samePart(a: Part | undefined, b: Part | undefined): boolean {
+  return a === b || (typeof a === 'object' && typeof b === 'object' && a.key === b.key);
 }
 
 /**
@@ -181,7 +87,7 @@ export function surelyPrefix(a: Layout, b: Layout): boolean {
   const n = a.parts.length;
   if (a.messages.length > b.messages.length || n > b.parts.length) return false;
   for (let j = 0; j < a.messages.length; j += 1) if (a.messages[j] !== b.messages[j]) return false;
-  for (let k = 0; k < n - 1; k += 1) if (a.parts[k] !== b.parts[k]) return false;
+  for (let k = 0; k < n - 1; k += 1) if (!samePart(a.parts[k], b.parts[k])) return false;
   const last = a.parts[n - 1];
   const other = b.parts[n - 1];
   return typeof last === 'string' && typeof other === 'string' && other.startsWith(last);
@@ -206,7 +112,7 @@ export class Skeletons {
     const entry = this.entry(messages, addGenerationPrompt, tokens, globals);
     if (entry === undefined || typeof entry === 'string') return undefined;
     let out = '';
-    for (const p of entry) out += typeof p === 'number' ? messages[p]!.content : p;
+    for (const p of entry) out += partText(p, messages);
     return out;
   }
 
@@ -225,7 +131,8 @@ export class Skeletons {
   private roots = new Map<string, ShapeNode>();
   private count = 0;
 
-  private entry(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens, globals: () => Record<string, unknown>): Part[] | string | undefined {
+  /** The variants of `messages`' shape (undefined for a message a shape does not cover). */
+  private variants(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens): Variant[] | undefined {
     const tk = this.tokensKey(tokens);
     let node: ShapeNode | undefined = this.roots.get(tk);
     if (!node) {
@@ -242,19 +149,28 @@ export class Skeletons {
       node = next;
     }
     const slot = addGenerationPrompt ? 1 : 0;
-    let entry = node.entries[slot];
-    if (entry === undefined) {
-      entry = traceRender(this.program, globals(), messages, tokens);
-      if (this.count >= MAX_SHAPES) {
-        this.roots = new Map();
-        this.count = 0;
-      }
-      this.count += 1;
-      node.entries[slot] = entry;
-    }
-    return entry;
+    return (node.entries[slot] ??= []);
   }
 
+  /** The trace whose guards hold on `messages` (traced now when none does and the shape has room). */
+  private variant(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens, globals: () => Record<string, unknown>): Variant | undefined {
+    const list = this.variants(messages, addGenerationPrompt, tokens);
+    if (!list) return undefined;
+    for (const v of list) if (guardsHold(v.guards, messages)) return v;
+    if (list.length >= MAX_VARIANTS) return undefined;
+    const v = traceRender(this.program, globals(), messages, tokens);
+    if (this.count >= MAX_SHAPES) {
+      this.roots = new Map();
+      this.count = 0;
+    }
+    this.count += 1;
+    list.push(v);
+    return v;
+  }
+
+  private entry(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens, globals: () => Record<string, unknown>): Part[] | string | undefined {
+    return this.variant(messages, addGenerationPrompt, tokens, globals)?.result;
+  }
 
   /**
    * Where each message's content lands in the render of `messages` (`{start, end}` in UTF-16), or
@@ -262,24 +178,37 @@ export class Skeletons {
    * differential rendering finds, without the probe renders: the probe render has the same shape,
    * so it is the same skeleton with the probe written in; when no literal and no content holds a
    * probe character, the texts agree exactly up to the slot and after it. Undefined (locate by
-   * rendering) when the shape has no skeleton or a literal holds a reserved character. Callers
+   * rendering) when the shape has no skeleton or a literal holds a reserved character; an entry is
+   * undefined for a message whose probe render would take another path. Callers
    * ensure no content holds one (masking checks every content first).
    */
-  regions(messages: readonly ChatMessage[], tokens: SpecialTokens, globals: () => Record<string, unknown>): Array<{ start: number; end: number } | string> | undefined {
-    const entry = this.layout(messages, false, tokens, globals)?.parts;
-    if (!entry) return undefined;
+  regions(messages: readonly ChatMessage[], tokens: SpecialTokens, globals: () => Record<string, unknown>): Array<{ start: number; end: number } | string | undefined> | undefined {
+    const v = this.variant(messages, false, tokens, globals);
+    const entry = v && this.layout(messages, false, tokens, globals)?.parts;
+    if (!v || !entry) return undefined;
     const starts: number[] = messages.map(() => -1);
+    const ends: number[] = messages.map(() => -1);
     const counts: number[] = messages.map(() => 0);
+    // The probe render of message i takes this trace's path only when every guard answers the
+    // same with the probe in place; else that message is located by rendering (undefined). A
+    // transformed slot writes the probe as is only when its transforms leave it whole.
+    const whole: boolean[] = messages.map((_, i) => guardsHold(v.guards, messages, i, PROBE));
     let pos = 0;
     for (const p of entry) {
-      if (typeof p === 'string') pos += p.length;
-      else {
-        starts[p] = pos;
-        counts[p] = (counts[p] ?? 0) + 1;
-        pos += messages[p]!.content.length;
+      const text = partText(p, messages);
+      if (typeof p !== 'string') {
+        const i = typeof p === 'number' ? p : p.i;
+        if (typeof p === 'object' && whole[i] && applyChain(p.chain, PROBE) !== PROBE) whole[i] = false;
+        starts[i] = pos;
+        ends[i] = pos + text.length;
+        counts[i] = (counts[i] ?? 0) + 1;
       }
+      pos += text.length;
     }
-    return messages.map((m, i) => (counts[i] === 1 ? { start: starts[i]!, end: starts[i]! + m.content.length } : "the template does not render this message's content exactly once, as written"));
+    return messages.map((_, i) => {
+      if (!whole[i]) return undefined;
+      return counts[i] === 1 ? { start: starts[i]!, end: ends[i]! } : "the template does not render this message's content exactly once, as written";
+    });
   }
 
   /**
@@ -301,7 +230,7 @@ export class Skeletons {
   explain(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tokens: SpecialTokens): string | undefined {
     let node = this.roots.get(this.tokensKey(tokens));
     for (const m of messages) node = node?.next.get(m.role);
-    const e = node?.entries[addGenerationPrompt ? 1 : 0];
+    const e = node?.entries[addGenerationPrompt ? 1 : 0]?.find((v) => guardsHold(v.guards, messages))?.result;
     return e === undefined ? undefined : typeof e === 'string' ? e : '';
   }
 

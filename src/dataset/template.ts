@@ -135,8 +135,8 @@ export class ChatTemplate {
     return stripGenerationMarks(this.renderRaw(messages, addGenerationPrompt, tokens));
   }
 
-  /** Each message's region in the render of `messages` from its skeleton (see Skeletons.regions; no content may hold a reserved character), or undefined (locate by rendering). */
-  regions(messages: readonly ChatMessage[], tokens: SpecialTokens): Array<{ start: number; end: number } | string> | undefined {
+  /** Each message's region in the render of `messages` from its skeleton (see Skeletons.regions; no content may hold a reserved character), or undefined (locate by rendering; per message or for all). */
+  regions(messages: readonly ChatMessage[], tokens: SpecialTokens): Array<{ start: number; end: number } | string | undefined> | undefined {
     return this.skeletons?.regions(messages, tokens, () => this.globals(messages, false, tokens));
   }
 
