@@ -38,6 +38,8 @@ PROBES = {
                             "{{ messages | length }}",
     "probe-generation-whitespace": "A{% if true %}\n\nB{% endif %}\n  {% generation %}\nC{{ messages[0]['content'] }}"
                                    "{% endgeneration %}\n{%- generation -%}\n D {% endgeneration %}E\n",
+    "probe-trim-whitespace": "{% for m in messages %}[{{ m['content'] | trim }}|{{ m['content'].strip() }}|"
+                             "{{ m['content'].lstrip() }}]{% endfor %}",
     "probe-print-bool-none": "{{ add_generation_prompt }}|{{ 'a' ~ add_generation_prompt }}|{{ messages | length }}|"
                              "{{ messages[-1]['content'] | length }}",
 }
@@ -56,6 +58,8 @@ CONVERSATIONS: dict[str, list[dict[str, str]]] = {
                   {"role": "tool", "content": "{\"temp\": 21}"},
                   {"role": "assistant", "content": "21 degrees."}],
     "empty_reply": [{"role": "user", "content": "Say nothing."}, {"role": "assistant", "content": ""}],
+    # White space only Python counts (U+001C..U+001F, U+0085) and only JavaScript counts (U+FEFF).
+    "odd_space": [{"role": "user", "content": "\x1c\x85 Hi\u3000\x1f"}, {"role": "assistant", "content": "\ufeffok\ufeff \x1e"}],
 }
 
 TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "</s>", "unk_token": "<unk>"}

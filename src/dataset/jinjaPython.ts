@@ -3,10 +3,11 @@
  * transformers renders it. The engine differs from jinja2 in a few places that real templates hit:
  * `==` uses JavaScript loose equality (`'' == false` is true), `str.strip/lstrip/rstrip` ignore
  * their `chars` argument, booleans and None print as `true`/`null`, and `|length` counts UTF-16
- * units. We close each difference here: a subclassed interpreter for the operators, and the string
+ * units, `|trim` strips JavaScript's white space rather than Python's. We close each difference here: a subclassed interpreter for the operators, and the string
  * builtins re-registered on the engine's string value class.
  */
 import { Environment, Interpreter } from '@huggingface/jinja';
+import { isPySpace } from './pyString';
 
 type Runtime = { type: string; value: unknown; toString(): string };
 type Ctor = new (value: unknown) => Runtime;
@@ -30,7 +31,7 @@ export const classes = runtimeClasses();
 /** Python `str.strip(chars)` family: whitespace when `chars` is absent or None. */
 export function stripChars(s: string, chars: string | undefined, left: boolean, right: boolean): string {
   const cps = Array.from(s);
-  const drop = chars === undefined ? (c: string) => /\s/u.test(c) : (c: string) => chars.includes(c);
+  const drop = chars === undefined ? isPySpace : (c: string) => chars.includes(c);
   let a = 0;
   let b = cps.length;
   while (left && a < b && drop(cps[a]!)) a += 1;
@@ -139,6 +140,17 @@ const originalBinary = base.evaluateBinaryExpression;
     const eq = pyEquals(left, right);
     return new classes.bool(op === '==' ? eq : !eq);
   };
+
+type FilterNode = { type: string; value?: string };
+type ApplyFilter = (this: Interpreter, operand: Runtime, filter: FilterNode, env: Environment) => Runtime;
+const filters = Interpreter.prototype as unknown as { applyFilter: ApplyFilter };
+const originalFilter = filters.applyFilter;
+// jinja2's `trim` is Python's `str.strip()`: its white space differs from JavaScript's `trim`
+// (U+001C..U+001F and U+0085 are white space there; U+FEFF is not).
+(PythonInterpreter.prototype as unknown as { applyFilter: ApplyFilter }).applyFilter = function (this: Interpreter, operand: Runtime, filter: FilterNode, env: Environment): Runtime {
+  if (filter.type === 'Identifier' && filter.value === 'trim' && operand.type === 'StringValue') return new classes.str(stripChars(operand.value as string, undefined, true, true));
+  return originalFilter.call(this, operand, filter, env);
+};
 
 type ForNode = { iterable: { type: string; lhs?: unknown }; defaultBlock?: unknown[] };
 type ForEval = (this: Interpreter, node: ForNode, env: Environment) => Runtime;

@@ -3,21 +3,22 @@
 /** Characters Python's `str.isspace()` accepts (differs from JavaScript's `\s`/`trim`). */
 const PY_SPACE = '\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000';
 
-function isSpace(ch: string): boolean {
+/** Python `ch.isspace()` for one character. */
+export function isPySpace(ch: string): boolean {
   return PY_SPACE.includes(ch);
 }
 
 /** Python `s.lstrip()`. */
 export function pyLstrip(s: string): string {
   let a = 0;
-  while (a < s.length && isSpace(s[a]!)) a += 1;
+  while (a < s.length && isPySpace(s[a]!)) a += 1;
   return s.slice(a);
 }
 
 /** Python `s.rstrip()`. */
 export function pyRstrip(s: string): string {
   let b = s.length;
-  while (b > 0 && isSpace(s[b - 1]!)) b -= 1;
+  while (b > 0 && isPySpace(s[b - 1]!)) b -= 1;
   return s.slice(0, b);
 }
 

@@ -196,7 +196,7 @@ tracing['evaluateTestExpression'] = function (this: TracingInterpreter, node: No
   return new classes.bool(node.negate ? !result : result);
 };
 
-const TRIM: Transform = { key: 'trim', f: (s) => s.trim() };
+const TRIM: Transform = { key: 'trim', f: (s) => stripChars(s, undefined, true, true) };
 const STRIPS: Record<string, [boolean, boolean]> = { strip: [true, true], lstrip: [true, false], rstrip: [false, true] };
 const METHODS = new Set(['strip', 'lstrip', 'rstrip', 'startswith', 'endswith', 'split']);
 
