@@ -7,8 +7,9 @@ import { registerCommands } from './commands';
 import { Ctx } from './ctx';
 import { registerViews } from './views';
 import type { LossPoints } from './views/lossView';
-import type { PlaygroundRun } from './views/playground';
+import type { PlaygroundRun, PlaygroundTarget } from './views/playground';
 import type { RunRecord } from './runs/runsModel';
+import type { RunNotice } from './views/runOutcome';
 
 /** What `activate` returns: hooks for tests and other extensions, all read-only. */
 export interface QloraStudioApi {
@@ -26,6 +27,12 @@ export interface QloraStudioApi {
   playgroundPrompt(prompt: string): Promise<PlaygroundRun>;
   /** Adapter folders the explorer's "Merge adapter" currently applies to (last automatic scan). */
   adapterFolders(): readonly string[];
+  /** What the open playground shows (model, labelled adapters, mode), if one is open. */
+  playgroundTarget(): PlaygroundTarget | undefined;
+  /** The run failure and completion notifications shown so far. */
+  runNotices(): readonly RunNotice[];
+  /** The text of a run's log document. */
+  runLog(runId: string): string;
 }
 
 /** Activates the extension; failures are shown and rethrown. */
@@ -43,6 +50,9 @@ export function activate(context: vscode.ExtensionContext): QloraStudioApi {
       lastCommandError: () => ctx.lastCommandError,
       adapterFolders: () => views.adapters.current(),
       playgroundPrompt: (prompt) => views.playground.runPrompt(prompt),
+      playgroundTarget: () => views.playground.current(),
+      runNotices: () => views.outcomes.notices(),
+      runLog: (runId) => views.logs.text(runId),
     };
   } catch (err) {
     void vscode.window.showErrorMessage(`QLoRA Studio failed to activate: ${err instanceof Error ? err.message : String(err)}`);

@@ -9,6 +9,8 @@ import { registerLoadingProgress } from './loadingProgress';
 import { LOSS_VIEW_ID, LossViewProvider } from './lossView';
 import { PlaygroundHost } from './playgroundHost';
 import { registerRecipeLens } from './recipeLens';
+import { RunLogs } from './runLog';
+import { RunOutcomes } from './runOutcome';
 import { RUNS_VIEW_ID, RunsTreeProvider } from './runsTree';
 import { registerStatusBar } from './statusBar';
 
@@ -19,6 +21,10 @@ export interface Views {
   readonly playground: PlaygroundHost;
   /** The adapter-folder scan behind the explorer's "Merge adapter". */
   readonly adapters: AdapterFolders;
+  /** Per-run logs fed from run events. */
+  readonly logs: RunLogs;
+  /** Failure and completion notifications of runs. */
+  readonly outcomes: RunOutcomes;
 }
 
 /** Creates the views; nothing here starts the backend (the runs tree does when first shown). */
@@ -26,7 +32,11 @@ export function registerViews(ctx: Ctx): Views {
   const loss = new LossViewProvider(ctx);
   const runs = new RunsTreeProvider(ctx);
   const playground = new PlaygroundHost(ctx);
+  const logs = new RunLogs(ctx);
+  const outcomes = new RunOutcomes(ctx, logs);
   ctx.push(
+    logs,
+    outcomes,
     loss,
     runs,
     playground,
@@ -37,5 +47,5 @@ export function registerViews(ctx: Ctx): Views {
   registerRecipeLens(ctx);
   registerLoadingProgress(ctx);
   const adapters = registerAdapterContext(ctx);
-  return { loss, runs, playground, adapters };
+  return { loss, runs, playground, adapters, logs, outcomes };
 }
