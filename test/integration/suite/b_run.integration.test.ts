@@ -55,6 +55,11 @@ describe('Start QLoRA Run on examples/tiny through the real backend', function (
     runDir = final.run_dir;
     adapterDir = final.adapter_path ?? path.join(runDir, 'adapter');
     assert.ok(fs.existsSync(path.join(adapterDir, 'adapter_config.json')), `${adapterDir} holds adapter_config.json`);
+    const notice = api.runNotices().find((n) => n.runId === runId);
+    assert.ok(notice, 'a completion notification was shown');
+    assert.equal(notice.kind, 'info');
+    assert.match(notice.message, /completed after \d+ steps, final loss \d/);
+    assert.deepEqual(notice.actions, ['Open Playground', 'Merge adapter', 'Show Loss']);
   });
 
   it('the loss view webview holds every metrics point the run logged', async () => {
@@ -89,8 +94,16 @@ describe('Start QLoRA Run on examples/tiny through the real backend', function (
   it('the playground streams base and base+adapter side by side', async () => {
     const opened = await vscode.commands.executeCommand<unknown>('qloraStudio.openPlayground', { adapterDir });
     assert.equal(opened, adapterDir, `Open Playground returned ${JSON.stringify(opened)}; last error: ${api.lastCommandError() ?? 'none'}`);
+    const target = api.playgroundTarget();
+    assert.equal(target?.mode, 'chat', 'a format: chat recipe opens the playground in Chat mode');
+    const labels = (target?.adapters ?? []).map((a) => a.label);
+    assert.ok(labels.includes(`${runId} · adapter`), `the final adapter is labelled by its run: ${labels.join(' | ')}`);
+    assert.ok(labels.some((l) => new RegExp(`^${runId} · step \\d+$`).test(l)), `checkpoints are labelled by step: ${labels.join(' | ')}`);
+    assert.equal(new Set(labels).size, labels.length, 'no two entries share a label');
     const r = await api.playgroundPrompt('What is the capital of France?');
     assert.equal(r.error, '', 'no error in the playground');
+    assert.equal(r.mode, 'chat', 'the prompt went through the chat template');
+    assert.match(r.outputs.adapter, /Paris/, `the trained adapter answers right in Chat mode: ${JSON.stringify(r.outputs.adapter)}`);
     assert.equal(r.adapter, adapterDir, 'the playground generated with the adapter it was opened with');
     assert.ok(r.outputs.base.length > 0, 'the base model answered');
     assert.ok(r.outputs.adapter.length > 0, 'base+adapter answered');
