@@ -126,5 +126,9 @@ describe('Start QLoRA Run on examples/tiny through the real backend', function (
     assert.ok(fs.existsSync(path.join(outDir, 'config.json')), 'merged folder has config.json');
     assert.ok(fs.readdirSync(outDir).some((f) => f.endsWith('.safetensors')), 'merged folder has safetensors weights');
     assert.equal(typeof res.max_abs_logit_diff, 'number', 'the merge reports its verification figure');
+    const verdict = res as { tolerance?: number; verified?: boolean; max_abs_logit_diff: number };
+    assert.equal(typeof verdict.tolerance, 'number', 'the merge reports its tolerance');
+    assert.equal(verdict.verified, true, `a bf16 merge of the tiny adapter is within tolerance: ${verdict.max_abs_logit_diff} vs ${String(verdict.tolerance)}`);
+    assert.ok(verdict.max_abs_logit_diff <= verdict.tolerance!, 'the verdict agrees with its figures');
   });
 });
