@@ -66,6 +66,26 @@ describe('The backend decides, the extension shows', function () {
     }
   });
 
+  it('a second run while one is active waits in the queue until the first ends', async () => {
+    const tiny = path.dirname(ensureTinyExample(workspaceRoot()));
+    const data = path.join(tiny, 'queue-rows.jsonl');
+    const recipe = path.join(tiny, 'queue.qlora.yaml');
+    fs.writeFileSync(data, '{not json\n');
+    fs.writeFileSync(recipe, 'base_model: ./model\ndata:\n  train: ./queue-rows.jsonl\n  max_seq_len: 64\ntraining:\n  max_steps: 2\noutput:\n  run_name: queued\n');
+    try {
+      const first = await vscode.commands.executeCommand<unknown>('qloraStudio.startRun', vscode.Uri.file(recipe));
+      assert.equal(typeof first, 'string', `first run: ${api.lastCommandError() ?? 'none'}`);
+      const second = await vscode.commands.executeCommand<unknown>('qloraStudio.startRun', { recipePath: recipe, whenBusy: 'queue' });
+      assert.equal(typeof second, 'string', `queued run: ${api.lastCommandError() ?? 'none'}`);
+      assert.notEqual(second, first);
+      assert.match(api.run(first as string)?.state ?? '', /failed|completed|stopped|interrupted/, 'the queued run started only after the first ended');
+      await api.waitForRun(second as string, 5 * 60_000);
+    } finally {
+      fs.rmSync(recipe, { force: true });
+      fs.rmSync(data, { force: true });
+    }
+  });
+
   it('the Hugging Face token is set and cleared through secret storage, never in settings or files', async () => {
     const token = 'hf_integrationTestToken0123456789';
     assert.equal(await vscode.commands.executeCommand('qloraStudio.setHfToken', { token }), true, `set: ${api.lastCommandError() ?? ''}`);
