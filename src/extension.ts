@@ -29,6 +29,8 @@ export interface QloraStudioApi {
   adapterFolders(): readonly string[];
   /** What the open playground shows (model, labelled adapters, mode), if one is open. */
   playgroundTarget(): PlaygroundTarget | undefined;
+  /** The labels of a run's children in the Runs tree (its adapter and checkpoints). */
+  runTreeChildren(runId: string): Promise<string[]>;
   /** The run failure and completion notifications shown so far. */
   runNotices(): readonly RunNotice[];
   /** The text of a run's log document. */
@@ -51,6 +53,7 @@ export function activate(context: vscode.ExtensionContext): QloraStudioApi {
       adapterFolders: () => views.adapters.current(),
       playgroundPrompt: (prompt) => views.playground.runPrompt(prompt),
       playgroundTarget: () => views.playground.current(),
+      runTreeChildren: (runId) => views.runs.childLabels(runId),
       runNotices: () => views.outcomes.notices(),
       runLog: (runId) => views.logs.text(runId),
     };

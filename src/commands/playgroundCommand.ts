@@ -8,13 +8,8 @@ import type { Ctx } from '../ctx';
 import type { AdapterInfo } from '../protocol';
 import type { Views } from '../views';
 import type { PlaygroundTarget } from '../views/playground';
+import { checkpointLabel } from '../views/runsTree';
 import { knownAdapterChoices, resolveAdapter } from './adapterPick';
-
-/** A readable name for one checkpoint of a run: "run-id · adapter", "run-id · step 40", "run-id · best". */
-export function checkpointLabel(runId: string | null, name: string, step: number | null): string {
-  const what = /^step-\d+$/.test(name) && step !== null ? `step ${step}` : name;
-  return runId ? `${runId} · ${what}` : what;
-}
 
 /** The panel's target for an adapter: its run's checkpoints first, then the other adapters known. */
 export function playgroundTarget(info: AdapterInfo, others: ReadonlyArray<{ label: string; path: string }>): PlaygroundTarget {

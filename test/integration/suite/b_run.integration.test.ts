@@ -55,6 +55,9 @@ describe('Start QLoRA Run on examples/tiny through the real backend', function (
     runDir = final.run_dir;
     adapterDir = final.adapter_path ?? path.join(runDir, 'adapter');
     assert.ok(fs.existsSync(path.join(adapterDir, 'adapter_config.json')), `${adapterDir} holds adapter_config.json`);
+    const children = await api.runTreeChildren(runId);
+    assert.equal(children[children.length - 1], 'adapter', `the run's row lists its adapter last: ${children.join(', ')}`);
+    assert.ok(children.some((c) => /^step \d+$/.test(c)), `and its checkpoints by step: ${children.join(', ')}`);
     const notice = api.runNotices().find((n) => n.runId === runId);
     assert.ok(notice, 'a completion notification was shown');
     assert.equal(notice.kind, 'info');
