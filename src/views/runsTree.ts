@@ -16,7 +16,7 @@ export const RUNS_VIEW_ID = 'qloraStudio.runs';
  */
 export type RunNode =
   | { kind: 'run'; runId: string }
-  | { kind: 'adapter'; runId: string; adapterDir: string; label: string }
+  | { kind: 'saved'; runId: string; adapterDir: string; label: string }
   | { kind: 'hint'; text: string; command?: string };
 
 /** A readable name for one checkpoint of a run: "run-id · adapter", "run-id · step 40", "run-id · best". */
@@ -43,7 +43,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunNode>, vscod
   }
 
   getTreeItem(node: RunNode): vscode.TreeItem {
-    if (node.kind === 'adapter') {
+    if (node.kind === 'saved') {
       const item = new vscode.TreeItem(node.label);
       item.id = `${node.runId}\0${node.adapterDir}`;
       item.tooltip = node.adapterDir;
@@ -76,7 +76,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunNode>, vscod
   private async adapterNodes(runId: string): Promise<RunNode[]> {
     try {
       const info = await (await this.ctx.backend()).request('adapter.info', { run_id: runId });
-      return info.checkpoints.map((c) => ({ kind: 'adapter', runId, adapterDir: c.path, label: checkpointLabel(null, c.name, c.step) }));
+      return info.checkpoints.map((c) => ({ kind: 'saved', runId, adapterDir: c.path, label: checkpointLabel(null, c.name, c.step) }));
     } catch (err) {
       this.ctx.log.info(`run ${runId} has no adapter to list yet: ${err instanceof Error ? err.message : String(err)}`);
       return [];
@@ -108,7 +108,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunNode>, vscod
 
   /** The labels of a run's child rows (test hook). */
   async childLabels(runId: string): Promise<string[]> {
-    return (await this.adapterNodes(runId)).flatMap((n) => (n.kind === 'adapter' ? [n.label] : []));
+    return (await this.adapterNodes(runId)).flatMap((n) => (n.kind === 'saved' ? [n.label] : []));
   }
 
   /** Lets "Connect Backend" and refresh retry the listing. */
