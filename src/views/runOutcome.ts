@@ -49,7 +49,8 @@ export class RunOutcomes implements vscode.Disposable {
   private onStatus(ev: RunEventOf<'status'>): void {
     const state = ev.data.state;
     const run = this.ctx.runs.get(ev.run_id);
-    if (state === 'queued' && run?.recipe_path) this.problems.delete(vscode.Uri.file(run.recipe_path));
+    // A new attempt on the recipe makes an old failure's problem stale.
+    if ((state === 'queued' || state === 'loading' || state === 'running') && run?.recipe_path) this.problems.delete(vscode.Uri.file(run.recipe_path));
     if (ev.time * 1000 < this.since || !run) return;
     if (state === 'failed') void this.failed(run).catch((err: unknown) => this.ctx.log.warn(`failure notice: ${String(err)}`));
     if (state === 'completed') this.completed(run);
