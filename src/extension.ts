@@ -8,8 +8,9 @@ import { Ctx } from './ctx';
 import { RecipeLanguageClient } from './languageClient';
 import { registerViews } from './views';
 import type { LossPoints } from './views/lossView';
-import type { PlaygroundRun } from './views/playground';
+import type { PlaygroundRun, PlaygroundTarget } from './views/playground';
 import type { RunRecord } from './runs/runsModel';
+import type { RunNotice } from './views/runOutcome';
 
 /** What `activate` returns: hooks for tests and other extensions, all read-only. */
 export interface QloraStudioApi {
@@ -31,6 +32,14 @@ export interface QloraStudioApi {
   recipeServerPid(): Promise<number | undefined>;
   /** What the dataset preview panel of `file` last drew (rows, coloured tokens), if open. */
   datasetPanelDrawn(file: string): { rows: number; trainedTokens: number; maskedTokens: number; specialTokens: number } | undefined;
+  /** What the open playground shows (model, labelled adapters, mode), if one is open. */
+  playgroundTarget(): PlaygroundTarget | undefined;
+  /** The labels of a run's children in the Runs tree (its adapter and checkpoints). */
+  runTreeChildren(runId: string): Promise<string[]>;
+  /** The run failure and completion notifications shown so far. */
+  runNotices(): readonly RunNotice[];
+  /** The text of a run's log document. */
+  runLog(runId: string): string;
 }
 
 /** Activates the extension; failures are shown and rethrown. */
@@ -52,6 +61,10 @@ export function activate(context: vscode.ExtensionContext): QloraStudioApi {
       playgroundPrompt: (prompt) => views.playground.runPrompt(prompt),
       recipeServerPid: () => recipes.serverPid(),
       datasetPanelDrawn: (file) => views.panels.drawn(file),
+      playgroundTarget: () => views.playground.current(),
+      runTreeChildren: (runId) => views.runs.childLabels(runId),
+      runNotices: () => views.outcomes.notices(),
+      runLog: (runId) => views.logs.text(runId),
     };
   } catch (err) {
     void vscode.window.showErrorMessage(`QLoRA Studio failed to activate: ${err instanceof Error ? err.message : String(err)}`);

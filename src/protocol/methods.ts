@@ -230,6 +230,9 @@ export const methods = {
         max_abs_logit_diff: z.number().nullable(),
         /** Largest |logit| seen in the check, so the difference can be read against it. */
         max_abs_logit: z.number().nullable().optional(),
+        /** The largest difference the backend accepts for this dtype, and whether the merge is within it. */
+        tolerance: z.number().nullable().optional(),
+        verified: z.boolean().nullable().optional(),
       })
       .loose(),
     partial: z.object({ fraction: z.number().min(0).max(1), message: z.string() }).strict(),

@@ -64,6 +64,9 @@ export type SamplingParams = z.infer<typeof samplingParams>;
 
 const chatMessage = z.object({ role: z.enum(['system', 'user', 'assistant']), content: z.string() });
 const side = z.enum(['base', 'adapter']);
+/** How the playground sends the input: as a raw prompt, or as chat messages through the template. */
+export const playgroundMode = z.enum(['prompt', 'chat']);
+export type PlaygroundMode = z.infer<typeof playgroundMode>;
 export type Side = z.infer<typeof side>;
 
 /** Host → playground. */
@@ -75,6 +78,8 @@ export const hostToPlayground = z.discriminatedUnion('type', [
     adapters: z.array(z.object({ label: z.string(), path: z.string() })),
     adapter: z.string().nullable(),
     defaults: samplingParams,
+    /** The mode that fits the recipe's data format (chat for `format: chat`); the user may switch. */
+    mode: playgroundMode,
   }),
   /** A streamed piece of generated text for one side of one generation. */
   z.object({ type: z.literal('chunk'), genId: z.number().int(), side, text: z.string() }),
@@ -96,7 +101,7 @@ export const playgroundToHost = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('generate'),
     genId: z.number().int(),
-    mode: z.enum(['prompt', 'chat']),
+    mode: playgroundMode,
     prompt: z.string().optional(),
     messages: z.array(chatMessage).optional(),
     adapter: z.string().nullable(),
@@ -108,6 +113,8 @@ export const playgroundToHost = z.discriminatedUnion('type', [
     requestId: z.number().int(),
     /** The adapter the view generated with (null: base only). */
     adapter: z.string().nullable(),
+    /** The mode the view generated in. */
+    mode: playgroundMode,
     outputs: z.object({ base: z.string(), adapter: z.string() }),
     error: z.string(),
   }),

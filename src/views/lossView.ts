@@ -123,7 +123,11 @@ export class LossViewProvider implements vscode.WebviewViewProvider, vscode.Disp
         this.ready = true;
         this.postRuns();
         for (const { runId, events } of this.events.missing(msg.lastSeq)) this.post({ type: 'events', runId, events });
-        if (this.focusRun) this.post({ type: 'focus', runId: this.focusRun });
+        {
+          // After a reload nothing was focused yet: the run that is still going is the one to watch.
+          const focus = this.focusRun ?? this.ctx.runs.activeRun()?.run_id;
+          if (focus) this.post({ type: 'focus', runId: focus });
+        }
         for (const w of this.readyWaiters.splice(0)) w();
         return;
       case 'points':

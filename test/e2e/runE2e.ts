@@ -2,12 +2,13 @@
  * `npm run test:e2e`: the user's path through the real UI, in code-server driven by headless
  * Chromium. F1 -> "QLoRA: Start QLoRA Run" -> pick the tiny recipe -> the loss chart in the side
  * panel draws points -> the run finishes -> right-click its `adapter` folder in the explorer ->
- * "Merge adapter" -> the merged folder appears on disk. Works on a copy of examples/ under
+ * "Merge adapter" -> the merged folder appears on disk; the completion notification shows, and a
+ * recipe whose data cannot be read fails with an error notification. Works on a copy of examples/ under
  * .test-work/e2e, and saves a screenshot per step into test-artifacts/e2e/.
  * Expects `npm run build` and scripts/vscode/setup.sh done. Env: QLORA_E2E_TIMEOUT_S (default 600).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { launchWorkbenchBrowser, screenshot } from '../../scripts/vscode/browser';
@@ -96,6 +97,13 @@ async function steps(page: Page, workspace: string, extensionId: string): Promis
       },
     },
     {
+      name: 'completion-notification',
+      run: async () => {
+        const note = await waitFor('the run-completed notification', 120_000, async () => (await notificationTexts(page)).find((t) => /completed after \d+ steps/.test(t)), () => notificationTexts(page));
+        log(`notification: ${note}`);
+      },
+    },
+    {
       name: 'merge-adapter',
       run: async () => {
         const row = await revealInExplorer(page, adapterRel);
@@ -117,6 +125,20 @@ async function steps(page: Page, workspace: string, extensionId: string): Promis
         // The merge ends with a notification carrying the verification figure; until then the
         // backend may still be checking the merged weights, so stopping here would cut it short.
         const note = await waitFor('the merge notification', 180_000, async () => (await notificationTexts(page)).find((t) => /merged/i.test(t)), () => notificationTexts(page));
+        log(`notification: ${note}`);
+      },
+    },
+    {
+      // Last: from here on the workspace holds a failed run on purpose.
+      name: 'failed-run-notification',
+      run: async () => {
+        const tiny = path.join(workspace, 'tiny');
+        writeFileSync(path.join(tiny, 'broken-rows.jsonl'), '{not json\n');
+        writeFileSync(path.join(tiny, 'broken-rows.qlora.yaml'), 'base_model: ./model\ndata:\n  train: ./broken-rows.jsonl\n  max_seq_len: 64\ntraining:\n  max_steps: 2\noutput:\n  run_name: broken-rows\n');
+        await runPaletteCommand(page, 'QLoRA: Start QLoRA Run');
+        await page.waitForTimeout(500);
+        if (await quickInputVisible(page)) await pickQuickItem(page, 'broken-rows.qlora.yaml');
+        const note = await waitFor('the run-failed notification', 300_000, async () => (await notificationTexts(page)).find((t) => /failed before training/.test(t)), () => notificationTexts(page));
         log(`notification: ${note}`);
       },
     },

@@ -89,3 +89,15 @@ test('deviceLabel reads the hello capabilities', () => {
   assert.equal(deviceLabel(caps([{ index: 0, type: 'cuda', name: 'NVIDIA H200', memory_total_mb: 143771 }])), 'NVIDIA H200 140 GiB');
   assert.equal(deviceLabel(caps([0, 1].map((index) => ({ index, type: 'cuda' as const, name: 'A100', memory_total_mb: 40960 })))), '2× A100 40 GiB');
 });
+
+test('the status bar counts every other active run beside the one it details', () => {
+  const v = statusBarView({
+    phase: 'connected',
+    device: 'CPU',
+    run: { run_id: 'a', state: 'running', step: 3, total_steps: 10, last_loss: 1.5 },
+    others: [{ run_id: 'b', state: 'queued' }],
+  });
+  assert.match(v.text, /running 3\/10 .*\(\+1 more\)/);
+  assert.match(v.tooltip, /Also queued: b/);
+  assert.doesNotMatch(statusBarView({ phase: 'connected', run: { run_id: 'a', state: 'running' } }).text, /more/);
+});
