@@ -18,6 +18,8 @@ export interface QloraStudioApi {
   waitForRun(runId: string, timeoutMs?: number): Promise<RunRecord>;
   /** The points the loss view's webview holds for a run, by metric, and the steps it drew (postMessage round trip). */
   getLossViewPoints(runId: string): Promise<LossPoints>;
+  /** What the loss editor panel holds and draws (runs, colours, size), if it is open. */
+  getLossPanelPoints(runId: string): Promise<LossPoints | undefined>;
   /** The run as the runs tree knows it (state, step, last loss), if known. */
   run(runId: string): RunRecord | undefined;
   /** The backend connection phase. */
@@ -54,6 +56,7 @@ export function activate(context: vscode.ExtensionContext): QloraStudioApi {
     return {
       waitForRun: (runId, timeoutMs) => ctx.waitForRun(runId, timeoutMs),
       getLossViewPoints: (runId) => views.loss.pointsInView(runId),
+      getLossPanelPoints: (runId) => views.loss.pointsInPanel(runId),
       run: (runId) => ctx.runs.get(runId),
       backendPhase: () => ctx.phase,
       lastCommandError: () => ctx.lastCommandError,

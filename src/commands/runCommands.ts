@@ -171,6 +171,19 @@ export function showRunLoss(ctx: Ctx, views: Views) {
   };
 }
 
+/**
+ * Open Loss Chart in Editor: a full-size panel overlaying runs, each in its own colour. Takes the
+ * runs selected in the tree (or `{runIds}`); with none, the newest runs.
+ */
+export function openLossPanel(ctx: Ctx, views: Views) {
+  return async (arg?: unknown, selected?: unknown) => {
+    const given = Array.isArray(selected) ? selected : arg && typeof arg === 'object' && Array.isArray((arg as { runIds?: unknown }).runIds) ? (arg as { runIds: unknown[] }).runIds : [arg];
+    const runIds = given.map(runIdOf).filter((id): id is string => !!id);
+    await Promise.all(runIds.map((id) => ctx.attach(id)));
+    await views.loss.openPanel(runIds);
+  };
+}
+
 /** Open Run Folder: reveals the run directory in the explorer (or the OS when outside the workspace). */
 export function openRunFolder(ctx: Ctx) {
   return async (arg?: unknown) => {

@@ -26,6 +26,8 @@ export const hostToLoss = z.discriminatedUnion('type', [
   z.object({ type: z.literal('runs'), runs: z.array(runMeta) }),
   /** Sent when the user asks to see one run (Start, Attach, tree "Show Loss Chart"). */
   z.object({ type: z.literal('focus'), runId: z.string() }),
+  /** Sent to the loss panel: overlay these runs (each in its own colour) instead of one. */
+  z.object({ type: z.literal('overlay'), runIds: z.array(z.string()) }),
   /** Sent by the test hook: the view answers with `points` carrying the same requestId. */
   z.object({ type: z.literal('getPoints'), requestId: z.number().int(), runId: z.string() }),
 ]);
@@ -43,6 +45,10 @@ export const lossToHost = z.discriminatedUnion('type', [
     points: z.record(z.string(), z.array(z.tuple([z.number(), z.number()]))),
     /** Steps on the drawn loss chart's x axis (after downsampling); 0 when nothing is drawn. */
     drawnSteps: z.number().int().min(0),
+    /** The runs drawn, each with its line colour. */
+    shown: z.array(z.object({ runId: z.string(), color: z.string() })),
+    /** The loss chart's size in CSS pixels. */
+    chart: z.object({ width: z.number(), height: z.number() }),
   }),
   /** The user pressed "Export CSV". */
   z.object({ type: z.literal('exportCsv'), csv: z.string() }),

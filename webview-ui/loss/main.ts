@@ -10,6 +10,7 @@ import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import { assertNever, hostToLoss, type HostToLoss, type LossToHost } from '../../src/protocol/webview';
+import { shortRunLabel } from '../../src/runs/runLabel';
 import { createBridge, el } from '../shared/bridge';
 import { ChartModel, align, downsample, ema, type Metric } from './chartModel';
 import './loss.css';
@@ -164,11 +165,11 @@ function redraw(): void {
     // Runs drawn first are drawn wider, so a later run with the very same curve leaves them visible as a halo.
     const widthOf = (i: number) => 1.5 + 2.5 * (runs.length - 1 - i);
     const upperSeries = runs.flatMap((r, i): uPlot.Series[] => [
-      { label: `${r} loss`, stroke: colorOf(r), width: widthOf(i), spanGaps: true, points: { show: false } },
-      { label: `${r} eval`, stroke: colorOf(r), dash: [4, 4], width: widthOf(i), spanGaps: true, points: { show: true, size: 5 } },
+      { label: `${shortRunLabel(r)} loss`, stroke: colorOf(r), width: widthOf(i), spanGaps: true, points: { show: false } },
+      { label: `${shortRunLabel(r)} eval`, stroke: colorOf(r), dash: [4, 4], width: widthOf(i), spanGaps: true, points: { show: true, size: 5 } },
     ]);
     const label = LOWER_METRICS.find((m) => m.key === ui.metric)?.label ?? ui.metric;
-    const lowerSeries = runs.map((r, i): uPlot.Series => ({ label: `${r} ${label}`, stroke: colorOf(r), width: widthOf(i), spanGaps: true, points: { show: false } }));
+    const lowerSeries = runs.map((r, i): uPlot.Series => ({ label: `${shortRunLabel(r)} ${label}`, stroke: colorOf(r), width: widthOf(i), spanGaps: true, points: { show: false } }));
     plots = {
       upper: makePlot(upper, 'Loss (train smoothed, eval dashed)', 'loss', upperSeries, data.upper),
       lower: makePlot(lower, label, label, lowerSeries, data.lower),
@@ -207,7 +208,7 @@ function renderRunList(): void {
   const ids = allRuns();
   const shown = visibleRuns();
   ids.forEach((id) => {
-    const box = el('vscode-checkbox', { 'data-run': id, label: `${id} (${runStates.get(id) ?? 'unknown'})` }) as HTMLElement & { checked: boolean };
+    const box = el('vscode-checkbox', { 'data-run': id, label: `${shortRunLabel(id)} (${runStates.get(id) ?? 'unknown'})`, title: id }) as HTMLElement & { checked: boolean };
     box.checked = shown.includes(id);
     const swatch = el('span', { class: 'swatch', 'data-color': colorOf(id) });
     swatch.style.background = colorOf(id);
@@ -312,6 +313,13 @@ bridge.onMessage((msg) => {
       for (const r of msg.runs) runStates.set(r.runId, r.state);
       renderRunList();
       return;
+    case 'overlay':
+      ui.selected = msg.runIds;
+      ui.focus = undefined;
+      persist();
+      renderRunList();
+      scheduleRedraw();
+      return;
     case 'focus':
       ui.focus = msg.runId;
       if (!ui.selected.includes(msg.runId)) ui.selected = [];
@@ -326,7 +334,15 @@ bridge.onMessage((msg) => {
         frame = 0;
         redraw();
       }
-      bridge.post({ type: 'points', requestId: msg.requestId, runId: msg.runId, points: model.points(msg.runId), drawnSteps: plots.upper?.data[0]?.length ?? 0 });
+      bridge.post({
+        type: 'points',
+        requestId: msg.requestId,
+        runId: msg.runId,
+        points: model.points(msg.runId),
+        drawnSteps: plots.upper?.data[0]?.length ?? 0,
+        shown: visibleRuns().map((runId) => ({ runId, color: colorOf(runId) })),
+        chart: { width: plots.upper?.width ?? 0, height: plots.upper?.height ?? 0 },
+      });
       return;
     default:
       assertNever(msg);
