@@ -181,9 +181,12 @@ export const methods = {
     result: z.object({ run_id: nonEmpty, action: z.enum(['signalled', 'killed', 'not_running']) }).strict(),
     partial: z.never(),
   },
-  /** Client, for the runs tree: every run on disk with its reconciled state. */
+  /**
+   * Client, for the runs tree: every run on disk with its reconciled state, including the runs in
+   * the runs folder (`output.dir`) of each of `recipe_paths` (runs the CLI made next to a recipe).
+   */
   'run.list': {
-    params: z.object({}).strict(),
+    params: z.object({ recipe_paths: z.array(nonEmpty).max(10_000).optional() }).strict(),
     result: z.object({ runs: z.array(runInfoSchema) }).strict(),
     partial: z.never(),
   },
