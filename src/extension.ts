@@ -36,6 +36,8 @@ export interface QloraStudioApi {
   datasetPanelDrawn(file: string): { rows: number; trainedTokens: number; maskedTokens: number; specialTokens: number } | undefined;
   /** What the open playground shows (model, labelled adapters, mode), if one is open. */
   playgroundTarget(): PlaygroundTarget | undefined;
+  /** How the Runs tree shows a run: its row's label and tooltip. */
+  runTreeRow(runId: string): { label: string; tooltip: string };
   /** The labels of a run's children in the Runs tree (its adapter and checkpoints). */
   runTreeChildren(runId: string): Promise<string[]>;
   /** The run failure and completion notifications shown so far. */
@@ -65,6 +67,7 @@ export function activate(context: vscode.ExtensionContext): QloraStudioApi {
       recipeServerPid: () => recipes.serverPid(),
       datasetPanelDrawn: (file) => views.panels.drawn(file),
       playgroundTarget: () => views.playground.current(),
+      runTreeRow: (runId) => views.runs.row(runId),
       runTreeChildren: (runId) => views.runs.childLabels(runId),
       runNotices: () => views.outcomes.notices(),
       runLog: (runId) => views.logs.text(runId),

@@ -106,6 +106,12 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunNode>, vscod
     return [{ kind: 'hint', text: 'No runs yet — Start QLoRA Run', command: 'qloraStudio.startRun' }];
   }
 
+  /** How a run's row reads (test hook). */
+  row(runId: string): { label: string; tooltip: string } {
+    const item = this.getTreeItem({ kind: 'run', runId });
+    return { label: String(item.label), tooltip: String(item.tooltip) };
+  }
+
   /** The labels of a run's child rows (test hook). */
   async childLabels(runId: string): Promise<string[]> {
     return (await this.adapterNodes(runId)).flatMap((n) => (n.kind === 'saved' ? [n.label] : []));
