@@ -8,6 +8,7 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import type { RunEventOf } from '../protocol';
+import { shortRunLabel } from '../runs/runLabel';
 import { formatLoss, type RunRecord } from '../runs/runsModel';
 import type { RunLogs } from './runLog';
 
@@ -69,7 +70,7 @@ export class RunOutcomes implements vscode.Disposable {
     const actions = ['Show Log', 'Open Recipe'];
     if (this.ctx.runs.get(run.run_id)?.resumable === true) actions.push('Resume');
     const where = beforeTraining ? 'before training' : `at step ${run.step ?? 0}`;
-    const message = `Run ${run.run_id} failed ${where}: ${text}`;
+    const message = `Run ${shortRunLabel(run.run_id)} failed ${where}: ${text}`;
     this.ctx.log.error(message);
     this.shown.push({ runId: run.run_id, kind: 'error', message, actions });
     const pick = await vscode.window.showErrorMessage(message, ...actions);
@@ -81,7 +82,7 @@ export class RunOutcomes implements vscode.Disposable {
   private completed(run: RunRecord): void {
     const actions = ['Open Playground', 'Merge adapter', 'Show Loss'];
     const steps = run.step ? ` after ${run.step} steps` : '';
-    const message = `Run ${run.run_id} completed${steps}, final loss ${formatLoss(run.last_loss)}. Try the adapter in the playground or merge it.`;
+    const message = `Run ${shortRunLabel(run.run_id)} completed${steps}, final loss ${formatLoss(run.last_loss)}. Try the adapter in the playground or merge it.`;
     this.shown.push({ runId: run.run_id, kind: 'info', message, actions });
     void vscode.window.showInformationMessage(message, ...actions).then(async (pick) => {
       if (pick === 'Open Playground') await vscode.commands.executeCommand('qloraStudio.openPlayground', { runId: run.run_id });

@@ -1,11 +1,13 @@
 /**
  * `npm run test:e2e`: the user's path through the real UI, in code-server driven by headless
- * Chromium. F1 -> "QLoRA: Start QLoRA Run" -> pick the tiny recipe -> the loss chart in the side
- * panel draws points -> the run finishes -> right-click its `adapter` folder in the explorer ->
+ * Chromium. A run made with the CLI first; then F1 -> "QLoRA: Start QLoRA Run" -> pick the tiny
+ * recipe -> the loss chart in the side panel draws points -> the run finishes (its notification)
+ * -> the loss chart as an editor panel with both runs -> the playground answers in Chat mode and
+ * comes back after a reload -> right-click the run's `adapter` folder in the explorer ->
  * "Merge adapter" -> the merged folder appears on disk; the completion notification shows, and a
  * recipe whose data cannot be read fails with an error notification. Works on a copy of examples/ under
  * .test-work/e2e, and saves a screenshot per step into test-artifacts/e2e/.
- * Expects `npm run build` and scripts/vscode/setup.sh done. Env: QLORA_E2E_TIMEOUT_S (default 600).
+ * Expects `npm run build` and scripts/vscode/setup.sh done. Env: QLORA_E2E_TIMEOUT_S (default 900).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +30,7 @@ import {
   waitForWorkbench,
 } from './workbench';
 import { recipeEditorSteps } from './recipeEditorSteps';
+import { cliRunStep, runViewSteps } from './runViewSteps';
 
 const artifacts = path.join(repoRoot, 'test-artifacts', 'e2e');
 
@@ -60,6 +63,7 @@ async function steps(page: Page, workspace: string, extensionId: string): Promis
   return [
     { name: 'workbench', run: () => waitForWorkbench(page) },
     ...recipeEditorSteps(page, workspace, `tiny/${recipeName}`),
+    cliRunStep(workspace, log),
     {
       name: 'start-run',
       run: async () => {
@@ -99,10 +103,11 @@ async function steps(page: Page, workspace: string, extensionId: string): Promis
     {
       name: 'completion-notification',
       run: async () => {
-        const note = await waitFor('the run-completed notification', 120_000, async () => (await notificationTexts(page)).find((t) => /completed after \d+ steps/.test(t)), () => notificationTexts(page));
+        const note = await waitFor('the run-completed notification', 120_000, async () => (await notificationTexts(page)).find((t) => /^Run tiny .*completed after \d+ steps/.test(t)), () => notificationTexts(page));
         log(`notification: ${note}`);
       },
     },
+    ...runViewSteps(page, log),
     {
       name: 'merge-adapter',
       run: async () => {
@@ -165,7 +170,7 @@ async function main(): Promise<number> {
     },
   });
   const browser = await launchWorkbenchBrowser({ workDir, viewport: { width: 1600, height: 1000 } });
-  const deadline = Number(process.env.QLORA_E2E_TIMEOUT_S ?? '600') * 1000;
+  const deadline = Number(process.env.QLORA_E2E_TIMEOUT_S ?? '900') * 1000;
   let passed = 0;
   let failed = 0;
   const killer = setTimeout(() => {

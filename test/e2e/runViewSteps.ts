@@ -1,0 +1,97 @@
+/**
+ * The walk's steps around a finished run, as a user meets them: a second run made with the CLI,
+ * the loss chart as a full editor panel overlaying both runs, the playground answering in Chat
+ * mode, and the playground coming back after a window reload. Each step ends with its screenshot
+ * (taken by the runner).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Frame, Page } from 'playwright-core';
+import { repoRoot } from '../../scripts/vscode/codeServer';
+import { waitFor } from './e2eChecks';
+import { acceptQuickInput, notificationTexts, quickInputVisible, runPaletteCommand, waitForWorkbench } from './workbench';
+
+/** One step: a name for its log line and screenshot, and what it does. */
+export interface WalkStep {
+  name: string;
+  run: () => Promise<void>;
+}
+
+/** The first frame (webviews included) whose document has `selector` and passes `test`. */
+async function frameWith(page: Page, selector: string, test: (f: Frame) => Promise<boolean> = async () => true): Promise<Frame | undefined> {
+  for (const f of page.frames()) {
+    if ((await f.$(selector).catch(() => null)) && (await test(f).catch(() => false))) return f;
+  }
+  return undefined;
+}
+
+/** A 3-step copy of the tiny recipe in `cli/`, trained with `qlora-studio run` into `cli/cli-runs/`. */
+export function cliRunStep(workspace: string, log: (line: string) => void): WalkStep {
+  return {
+    name: 'cli-run',
+    run: async () => {
+      const dir = path.join(workspace, 'cli');
+      mkdirSync(dir, { recursive: true });
+      const recipe = path.join(dir, 'cli.qlora.yaml');
+      const tiny = readFileSync(path.join(workspace, 'tiny', 'tiny.qlora.yaml'), 'utf8');
+      writeFileSync(recipe, tiny.replace('base_model: ./model', 'base_model: ../tiny/model').replace(/\.\/data\//g, '../tiny/data/').replace(/max_steps: \d+/, 'max_steps: 3').replace('dir: runs', 'dir: cli-runs').replace('run_name: tiny', 'run_name: cli'));
+      const python = process.env.QLORA_STUDIO_PYTHON ?? path.join(repoRoot, '.venv', 'bin', 'python');
+      const out = execFileSync(python, ['-m', 'qlora_studio.cli', 'run', recipe], { cwd: dir, env: { ...process.env, OMP_NUM_THREADS: '1' }, timeout: 300_000, encoding: 'utf8' });
+      log(`CLI run: ${out.trim().split('\n').slice(-1)[0] ?? ''}`);
+    },
+  };
+}
+
+/** The loss panel, the playground in Chat mode, and the playground restored after a reload. */
+export function runViewSteps(page: Page, log: (line: string) => void): WalkStep[] {
+  const wide = (f: Frame) => f.evaluate(() => document.body.clientWidth > 600);
+  return [
+    {
+      name: 'loss-panel-two-runs',
+      run: async () => {
+        await runPaletteCommand(page, 'QLoRA: Open Loss Chart in Editor');
+        const drawn = await waitFor('the loss panel to overlay two runs', 120_000, async () => {
+          const f = await frameWith(page, '#chart-loss', wide);
+          const n = f ? await f.evaluate(() => document.querySelectorAll('.u-legend .u-series').length) : 0;
+          const checked = f ? await f.evaluate(() => [...document.querySelectorAll('vscode-checkbox[data-run]')].filter((b) => (b as unknown as { checked: boolean }).checked).length) : 0;
+          return checked >= 2 && n >= 4 ? `${checked} runs, ${n} legend rows` : undefined;
+        }, () => notificationTexts(page));
+        log(`loss panel: ${drawn}`);
+      },
+    },
+    {
+      name: 'playground-chat',
+      run: async () => {
+        await runPaletteCommand(page, 'QLoRA: Open Playground');
+        await page.waitForTimeout(500);
+        if (await quickInputVisible(page)) await acceptQuickInput(page);
+        const f = await waitFor('the playground', 60_000, () => frameWith(page, '#out-adapter'));
+        const mode = await f.evaluate(() => (document.getElementById('mode') as unknown as { value: string }).value);
+        if (mode !== 'chat') throw new Error(`the playground opened in ${mode} mode for a chat recipe`);
+        await f.evaluate(() => {
+          const input = document.getElementById('input') as unknown as { value: string; dispatchEvent(e: Event): void };
+          input.value = 'What is the capital of France?';
+          input.dispatchEvent(new Event('input'));
+          (document.getElementById('generate') as HTMLElement).click();
+        });
+        const answer = await waitFor('the adapter to answer', 240_000, async () => {
+          const text = await f.evaluate(() => (document.getElementById('generate')?.hasAttribute('disabled') ? '' : document.getElementById('out-adapter')?.textContent ?? ''));
+          return text.trim() || undefined;
+        });
+        log(`playground (chat) answered: ${JSON.stringify(answer.trim())}`);
+      },
+    },
+    {
+      name: 'playground-restored',
+      run: async () => {
+        await page.reload({ waitUntil: 'domcontentloaded' });
+        await waitForWorkbench(page);
+        const f = await waitFor('the playground to come back after the reload', 120_000, () => frameWith(page, '#out-adapter'));
+        const mode = await waitFor('its mode', 30_000, async () => (await f.evaluate(() => (document.getElementById('mode') as unknown as { value: string }).value)) || undefined);
+        if (mode !== 'chat') throw new Error(`the restored playground is in ${mode} mode`);
+        log('the playground panel is back after the reload, in Chat mode');
+      },
+    },
+  ];
+}
