@@ -91,7 +91,7 @@ async function steps(page: Page, workspace: string, extensionId: string): Promis
     {
       name: 'run-completes',
       run: async () => {
-        const adapter = await waitFor('the run to write runs/<id>/adapter/adapter_config.json', 600_000, async () => {
+        const adapter = await waitFor('the run to write runs/<id>/adapter/adapter_config.json', 1_200_000, async () => {
           failIfRunFailed(workspace);
           return findFinishedAdapter(workspace);
         }, () => notificationTexts(page));

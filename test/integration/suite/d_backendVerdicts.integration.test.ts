@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { QloraStudioApi } from '../../../src/extension';
+import { shortRunLabel } from '../../../src/runs/runLabel';
 import { activateExtension, ensureTinyExample, until, workspaceRoot } from './helpers';
 
 function filesUnder(dir: string): string[] {
@@ -44,7 +45,7 @@ describe('The backend decides, the extension shows', function () {
 
       const notice = await until('the failure notification', 30_000, () => api.runNotices().find((n) => n.runId === id));
       assert.equal(notice.kind, 'error');
-      assert.match(notice.message, new RegExp(`^Run ${id} failed before training: \\S`), `the notification says why: ${notice.message}`);
+      assert.match(notice.message, new RegExp(`^Run ${shortRunLabel(id)} failed before training: \\S`), `the notification says why, naming the run as the tree does: ${notice.message}`);
       assert.deepEqual(notice.actions, ['Show Log', 'Open Recipe'], 'no Resume on a run the backend calls not resumable');
       const problems = vscode.languages.getDiagnostics(vscode.Uri.file(recipe)).filter((d) => d.source === 'QLoRA run');
       assert.equal(problems.length, 1, 'the failure is a Problems entry on the recipe');

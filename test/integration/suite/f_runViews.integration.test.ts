@@ -63,8 +63,12 @@ describe('Runs from the CLI and the loss panel', function () {
 
   it('the loss chart opens as a full-size editor panel overlaying both runs in distinct colours', async () => {
     await vscode.commands.executeCommand('qloraStudio.openLossPanel', { runIds });
-    const tab = vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.input instanceof vscode.TabInputWebview && t.input.viewType.includes('qloraStudio.lossPanel'));
-    assert.ok(tab, 'a loss panel tab in the editor area');
+    const tabs = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs);
+    const isPanel = (t: vscode.Tab) => t.input instanceof vscode.TabInputWebview && t.input.viewType.includes('qloraStudio.lossPanel');
+    const tab = await until('a loss panel tab in the editor area', 10_000, () => tabs().find(isPanel)).catch((err: Error) => {
+      throw new Error(`${err.message}; tabs: ${JSON.stringify(tabs().map((t) => [t.label, (t.input as { viewType?: string } | undefined)?.viewType]))}`);
+    });
+    assert.equal(tab.label, 'QLoRA Loss');
     let last = '';
     const deadline = Date.now() + 60_000;
     for (;;) {
