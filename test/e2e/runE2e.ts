@@ -107,7 +107,7 @@ async function steps(page: Page, workspace: string, extensionId: string): Promis
         log(`notification: ${note}`);
       },
     },
-    ...runViewSteps(page, log),
+    ...runViewSteps(page, workspace, artifacts, log),
     {
       name: 'merge-adapter',
       run: async () => {

@@ -5,7 +5,7 @@
  * (taken by the runner).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { repoRoot } from '../../scripts/vscode/codeServer';
@@ -43,8 +43,34 @@ export function cliRunStep(workspace: string, log: (line: string) => void): Walk
   };
 }
 
-/** The loss panel, the playground in Chat mode, and the playground restored after a reload. */
-export function runViewSteps(page: Page, log: (line: string) => void): WalkStep[] {
+/**
+ * What an exported loss PNG shows, decoded by the browser: whether its corner is opaque (a
+ * background), and how many pixels carry each of the first two run colours.
+ */
+async function pngFacts(page: Page, file: string): Promise<{ width: number; height: number; opaque: boolean; blue: number; orange: number }> {
+  const url = `data:image/png;base64,${readFileSync(file).toString('base64')}`;
+  return page.evaluate(async (src) => {
+    const img = new Image();
+    img.src = src;
+    await img.decode();
+    const c = document.createElement('canvas');
+    [c.width, c.height] = [img.width, img.height];
+    const g = c.getContext('2d')!;
+    g.drawImage(img, 0, 0);
+    const px = g.getImageData(0, 0, c.width, c.height).data;
+    const near = (i: number, rgb: number[]) => rgb.every((v, k) => Math.abs(px[i + k]! - v) < 30);
+    let blue = 0;
+    let orange = 0;
+    for (let i = 0; i < px.length; i += 4) {
+      if (near(i, [0x4e, 0x9d, 0xe6])) blue++;
+      if (near(i, [0xe6, 0xa2, 0x3c])) orange++;
+    }
+    return { width: c.width, height: c.height, opaque: px[3] === 255, blue, orange };
+  }, url);
+}
+
+/** The loss panel and its PNG export, the playground in Chat mode, and the playground restored after a reload. */
+export function runViewSteps(page: Page, workspace: string, artifacts: string, log: (line: string) => void): WalkStep[] {
   const wide = (f: Frame) => f.evaluate(() => document.body.clientWidth > 600);
   return [
     {
@@ -58,6 +84,22 @@ export function runViewSteps(page: Page, log: (line: string) => void): WalkStep[
           return checked >= 2 && n >= 4 ? `${checked} runs, ${n} legend rows` : undefined;
         }, () => notificationTexts(page));
         log(`loss panel: ${drawn}`);
+      },
+    },
+    {
+      name: 'loss-export-png',
+      run: async () => {
+        const f = await waitFor('the loss panel', 30_000, () => frameWith(page, '#export-png', wide));
+        await f.click('#export-png');
+        // The save dialog proposes <workspace>/loss.png; the user accepts it.
+        await acceptQuickInput(page);
+        const file = path.join(workspace, 'loss.png');
+        await waitFor('loss.png to be saved', 30_000, async () => (existsSync(file) ? true : undefined), () => notificationTexts(page));
+        copyFileSync(file, path.join(artifacts, 'loss-export.png'));
+        const png = await pngFacts(page, file);
+        log(`exported PNG: ${JSON.stringify(png)}`);
+        if (!png.opaque) throw new Error('the exported PNG has no background');
+        if (png.blue < 50 || png.orange < 50) throw new Error(`the exported PNG does not show both runs in their colours: ${JSON.stringify(png)}`);
       },
     },
     {
