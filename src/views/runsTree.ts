@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import { isTerminal } from '../protocol/states';
+import { shortRunLabel } from '../runs/runLabel';
 import { describeRun } from '../runs/runsModel';
 
 export const RUNS_VIEW_ID = 'qloraStudio.runs';
@@ -19,10 +20,10 @@ export type RunNode =
   | { kind: 'saved'; runId: string; adapterDir: string; label: string }
   | { kind: 'hint'; text: string; command?: string };
 
-/** A readable name for one checkpoint of a run: "run-id · adapter", "run-id · step 40", "run-id · best". */
+/** A readable name for one checkpoint of a run: "tiny 20:04:46 · adapter", "… · step 40", "… · best". */
 export function checkpointLabel(runId: string | null, name: string, step: number | null): string {
   const what = /^step-\d+$/.test(name) && step !== null ? `step ${step}` : name;
-  return runId ? `${runId} · ${what}` : what;
+  return runId ? `${shortRunLabel(runId)} · ${what}` : what;
 }
 
 export class RunsTreeProvider implements vscode.TreeDataProvider<RunNode>, vscode.Disposable {

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { QloraStudioApi } from '../../../src/extension';
+import { shortRunLabel } from '../../../src/runs/runLabel';
 import { activateExtension, ensureTinyExample, workspaceRoot } from './helpers';
 
 interface LoggedEvent {
@@ -100,8 +101,8 @@ describe('Start QLoRA Run on examples/tiny through the real backend', function (
     const target = api.playgroundTarget();
     assert.equal(target?.mode, 'chat', 'a format: chat recipe opens the playground in Chat mode');
     const labels = (target?.adapters ?? []).map((a) => a.label);
-    assert.ok(labels.includes(`${runId} · adapter`), `the final adapter is labelled by its run: ${labels.join(' | ')}`);
-    assert.ok(labels.some((l) => new RegExp(`^${runId} · step \\d+$`).test(l)), `checkpoints are labelled by step: ${labels.join(' | ')}`);
+    assert.ok(labels.includes(`${shortRunLabel(runId)} · adapter`), `the final adapter is labelled by its run's short name: ${labels.join(' | ')}`);
+    assert.ok(labels.some((l) => l.startsWith(`${shortRunLabel(runId)} · step `) && /step \d+$/.test(l)), `checkpoints are labelled by step: ${labels.join(' | ')}`);
     assert.equal(new Set(labels).size, labels.length, 'no two entries share a label');
     const r = await api.playgroundPrompt('What is the capital of France?');
     assert.equal(r.error, '', 'no error in the playground');
