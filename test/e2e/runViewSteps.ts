@@ -58,12 +58,13 @@ async function pngFacts(page: Page, file: string): Promise<{ width: number; heig
     const g = c.getContext('2d')!;
     g.drawImage(img, 0, 0);
     const px = g.getImageData(0, 0, c.width, c.height).data;
-    const near = (i: number, rgb: number[]) => rgb.every((v, k) => Math.abs(px[i + k]! - v) < 30);
+    // No named helpers in here: the test runner's compiler would wrap them in a function the page lacks.
     let blue = 0;
     let orange = 0;
     for (let i = 0; i < px.length; i += 4) {
-      if (near(i, [0x4e, 0x9d, 0xe6])) blue++;
-      if (near(i, [0xe6, 0xa2, 0x3c])) orange++;
+      const [r, g2, b] = [px[i]!, px[i + 1]!, px[i + 2]!];
+      if (Math.abs(r - 0x4e) < 30 && Math.abs(g2 - 0x9d) < 30 && Math.abs(b - 0xe6) < 30) blue++;
+      if (Math.abs(r - 0xe6) < 30 && Math.abs(g2 - 0xa2) < 30 && Math.abs(b - 0x3c) < 30) orange++;
     }
     return { width: c.width, height: c.height, opaque: px[3] === 255, blue, orange };
   }, url);

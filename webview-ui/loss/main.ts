@@ -252,7 +252,13 @@ function exportImage(charts: uPlot[]): HTMLCanvasElement {
   const fg = css.getPropertyValue('--vscode-foreground').trim() || '#cccccc';
   const dpr = window.devicePixelRatio || 1;
   const line = Math.round(18 * dpr);
-  const blocks = charts.map((p) => ({ p, legend: p.series.slice(1).filter((x) => x.show !== false) }));
+  // uPlot keeps a series' stroke as a function once built: ask it for the colour it draws with.
+  const strokeOf = (p: uPlot, i: number): string => {
+    const st = p.series[i]?.stroke;
+    const c = typeof st === 'function' ? st(p, i) : st;
+    return typeof c === 'string' ? c : fg;
+  };
+  const blocks = charts.map((p) => ({ p, legend: p.series.map((x, i) => ({ series: x, color: strokeOf(p, i) })).slice(1).filter((x) => x.series.show !== false) }));
   const out = document.createElement('canvas');
   out.width = Math.max(...charts.map((p) => p.ctx.canvas.width));
   out.height = blocks.reduce((h, b) => h + line * 1.5 + b.p.ctx.canvas.height + line * (b.legend.length + 0.5), 0);
@@ -269,8 +275,7 @@ function exportImage(charts: uPlot[]): HTMLCanvasElement {
     g.drawImage(p.ctx.canvas, 0, y);
     y += p.ctx.canvas.height;
     g.font = `${Math.round(11 * dpr)}px sans-serif`;
-    for (const series of legend) {
-      const color = typeof series.stroke === 'string' ? series.stroke : fg;
+    for (const { series, color } of legend) {
       g.strokeStyle = color;
       g.lineWidth = 2 * dpr;
       g.setLineDash(series.dash ? series.dash.map((d) => d * dpr) : []);
