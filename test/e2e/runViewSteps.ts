@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { repoRoot } from '../../scripts/vscode/codeServer';
 import { waitFor } from './e2eChecks';
-import { acceptQuickInput, notificationTexts, quickInputVisible, runPaletteCommand, waitForWorkbench } from './workbench';
+import { acceptQuickInput, notificationTexts, pickQuickItem, quickInputVisible, runPaletteCommand, waitForWorkbench } from './workbench';
 
 /** One step: a name for its log line and screenshot, and what it does. */
 export interface WalkStep {
@@ -106,9 +106,16 @@ export function runViewSteps(page: Page, workspace: string, artifacts: string, l
     {
       name: 'playground-chat',
       run: async () => {
-        await runPaletteCommand(page, 'QLoRA: Open Playground');
-        await page.waitForTimeout(500);
-        if (await quickInputVisible(page)) await acceptQuickInput(page);
+        // The completion notification's "Open Playground" opens the run's adapter; once it is gone,
+        // the palette command asks which adapter, and the tiny run's is the one to pick.
+        const toast = page.locator('.notifications-toasts .notification-list-item', { hasText: 'Run tiny' }).first();
+        const button = toast.locator('.monaco-button', { hasText: 'Open Playground' }).first();
+        if (await button.isVisible()) await button.click();
+        else {
+          await runPaletteCommand(page, 'QLoRA: Open Playground');
+          await page.waitForTimeout(500);
+          if (await quickInputVisible(page)) await pickQuickItem(page, '/tiny/runs/');
+        }
         const f = await waitFor('the playground', 60_000, () => frameWith(page, '#out-adapter'));
         const mode = await f.evaluate(() => (document.getElementById('mode') as unknown as { value: string }).value);
         if (mode !== 'chat') throw new Error(`the playground opened in ${mode} mode for a chat recipe`);
@@ -118,11 +125,12 @@ export function runViewSteps(page: Page, workspace: string, artifacts: string, l
           input.dispatchEvent(new Event('input'));
           (document.getElementById('generate') as HTMLElement).click();
         });
-        const answer = await waitFor('the adapter to answer', 240_000, async () => {
-          const text = await f.evaluate(() => (document.getElementById('generate')?.hasAttribute('disabled') ? '' : document.getElementById('out-adapter')?.textContent ?? ''));
-          return text.trim() || undefined;
+        const answers = await waitFor('both sides to answer', 240_000, async () => {
+          const [busy, base, adapter] = await f.evaluate(() => [document.getElementById('generate')?.hasAttribute('disabled') ?? true, document.getElementById('out-base')?.textContent ?? '', document.getElementById('out-adapter')?.textContent ?? ''] as const);
+          return !busy && base.trim() ? { base: base.trim(), adapter: adapter.trim() } : undefined;
         });
-        log(`playground (chat) answered: ${JSON.stringify(answer.trim())}`);
+        log(`playground (chat): base ${JSON.stringify(answers.base)}, adapter ${JSON.stringify(answers.adapter)}`);
+        if (!answers.adapter) throw new Error('the trained adapter gave no answer in Chat mode');
       },
     },
     {
