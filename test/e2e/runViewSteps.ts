@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { repoRoot } from '../../scripts/vscode/codeServer';
 import { waitFor } from './e2eChecks';
-import { acceptQuickInput, notificationTexts, pickQuickItem, quickInputVisible, runPaletteCommand, waitForWorkbench } from './workbench';
+import { acceptQuickInput, notificationTexts, pickQuickItem, quickInputVisible, runPaletteCommand } from './workbench';
 
 /** One step: a name for its log line and screenshot, and what it does. */
 export interface WalkStep {
@@ -137,7 +137,8 @@ export function runViewSteps(page: Page, workspace: string, artifacts: string, l
       name: 'playground-restored',
       run: async () => {
         await page.reload({ waitUntil: 'domcontentloaded' });
-        await waitForWorkbench(page);
+        // The QLoRA side bar stays in front after the reload, so the Explorer is not waited for.
+        await page.locator('.monaco-workbench .part.statusbar').waitFor({ state: 'visible', timeout: 60_000 });
         const f = await waitFor('the playground to come back after the reload', 120_000, () => frameWith(page, '#out-adapter'));
         const mode = await waitFor('its mode', 30_000, async () => (await f.evaluate(() => (document.getElementById('mode') as unknown as { value: string }).value)) || undefined);
         if (mode !== 'chat') throw new Error(`the restored playground is in ${mode} mode`);
