@@ -86,9 +86,12 @@ function chartHeight(): number {
 
 const TERMINAL = new Set(['completed', 'failed', 'stopped', 'interrupted']);
 
-/** Every run the view knows, in a stable order (so each keeps its colour). */
+/**
+ * Every run the view knows, oldest first (the host lists runs newest first), so a new run takes the
+ * next colour and the others keep theirs; runs known only from saved state come last.
+ */
 function allRuns(): string[] {
-  return [...new Set([...runStates.keys(), ...model.runIds()])].sort();
+  return [...new Set([...[...runStates.keys()].reverse(), ...model.runIds().sort()])];
 }
 
 /** A run's colour: fixed by its place among all runs, not among the shown ones. */
