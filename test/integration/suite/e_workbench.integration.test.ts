@@ -47,8 +47,9 @@ describe('Workbench contributions', () => {
     const file = await created;
     assert.equal(file, path.join(workspaceRoot(), name));
     const text = fs.readFileSync(file, 'utf8');
-    const model = /^base_model: *(\S+)/m.exec(text)?.[1];
-    const train = /^ *train: *(\S+)/m.exec(text)?.[1];
+    const value = (re: RegExp) => re.exec(text)?.[1]?.replace(/^["']|["']$/g, '');
+    const model = value(/^base_model: *(\S+)/m);
+    const train = value(/^ *train: *(\S+)/m);
     assert.ok(model && fs.existsSync(path.join(workspaceRoot(), model, 'config.json')), `a local model folder, not a hub id to download: ${model}`);
     assert.ok(train && fs.existsSync(path.join(workspaceRoot(), train)), `a data file that exists: ${train}`);
     fs.rmSync(file, { force: true });
