@@ -19,7 +19,7 @@ import { isTerminal } from './protocol/states';
 import { deviceLabel, type BackendPhase } from './runs/backendState';
 import { RunsModel, type RunRecord } from './runs/runsModel';
 import { readHfToken } from './secrets';
-import { choosePython } from './util/paths';
+import { choosePython, RECIPE_GLOB, recipesOutsideRuns, SEARCH_EXCLUDE } from './util/paths';
 
 /** Thrown when a command needs Workspace Trust; callers show it once, without "Show Logs". */
 export class UntrustedError extends Error {
@@ -287,11 +287,20 @@ export class Ctx implements vscode.Disposable {
   /** Reloads the run list from the backend and attaches to every run so views get their events. */
   async refreshRuns(): Promise<RunInfo[]> {
     const conn = await this.backend();
-    const { runs } = await conn.request('run.list', {});
+    // Runs the CLI made next to a recipe live in that recipe's runs folder: the backend lists those too.
+    const recipes = this.target.kind === 'local' ? await this.workspaceRecipes() : [];
+    const { runs } = await conn.request('run.list', recipes.length ? { recipe_paths: recipes } : {});
     this.runs.upsertAll(runs);
     this.runsChangedEmitter.fire();
     await Promise.all(runs.map((r) => this.attach(r.run_id)));
     return runs;
+  }
+
+  /** The workspace's recipes, without the frozen copies inside run folders. */
+  private async workspaceRecipes(): Promise<string[]> {
+    const files = await vscode.workspace.findFiles(RECIPE_GLOB, SEARCH_EXCLUDE, 500);
+    const runDirs = this.runs.list().flatMap((r) => (r.run_dir ? [r.run_dir] : []));
+    return recipesOutsideRuns(files.map((f) => f.fsPath), runDirs);
   }
 
   /** Subscribes to a run's events; the connection replays what was not delivered yet, then follows it. */

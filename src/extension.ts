@@ -8,8 +8,9 @@ import { Ctx } from './ctx';
 import { RecipeLanguageClient } from './languageClient';
 import { registerViews } from './views';
 import type { LossPoints } from './views/lossView';
-import type { PlaygroundRun } from './views/playground';
+import type { PlaygroundRun, PlaygroundTarget } from './views/playground';
 import type { RunRecord } from './runs/runsModel';
+import type { RunNotice } from './views/runOutcome';
 
 /** What `activate` returns: hooks for tests and other extensions, all read-only. */
 export interface QloraStudioApi {
@@ -17,6 +18,8 @@ export interface QloraStudioApi {
   waitForRun(runId: string, timeoutMs?: number): Promise<RunRecord>;
   /** The points the loss view's webview holds for a run, by metric, and the steps it drew (postMessage round trip). */
   getLossViewPoints(runId: string): Promise<LossPoints>;
+  /** What the loss editor panel holds and draws (runs, colours, size), if it is open. */
+  getLossPanelPoints(runId: string): Promise<LossPoints | undefined>;
   /** The run as the runs tree knows it (state, step, last loss), if known. */
   run(runId: string): RunRecord | undefined;
   /** The backend connection phase. */
@@ -31,6 +34,16 @@ export interface QloraStudioApi {
   recipeServerPid(): Promise<number | undefined>;
   /** What the dataset preview panel of `file` last drew (rows, coloured tokens), if open. */
   datasetPanelDrawn(file: string): { rows: number; trainedTokens: number; maskedTokens: number; specialTokens: number } | undefined;
+  /** What the open playground shows (model, labelled adapters, mode), if one is open. */
+  playgroundTarget(): PlaygroundTarget | undefined;
+  /** How the Runs tree shows a run: its row's label and tooltip. */
+  runTreeRow(runId: string): { label: string; tooltip: string };
+  /** The labels of a run's children in the Runs tree (its adapter and checkpoints). */
+  runTreeChildren(runId: string): Promise<string[]>;
+  /** The run failure and completion notifications shown so far. */
+  runNotices(): readonly RunNotice[];
+  /** The text of a run's log document. */
+  runLog(runId: string): string;
 }
 
 /** Activates the extension; failures are shown and rethrown. */
@@ -45,6 +58,7 @@ export function activate(context: vscode.ExtensionContext): QloraStudioApi {
     return {
       waitForRun: (runId, timeoutMs) => ctx.waitForRun(runId, timeoutMs),
       getLossViewPoints: (runId) => views.loss.pointsInView(runId),
+      getLossPanelPoints: (runId) => views.loss.pointsInPanel(runId),
       run: (runId) => ctx.runs.get(runId),
       backendPhase: () => ctx.phase,
       lastCommandError: () => ctx.lastCommandError,
@@ -52,6 +66,11 @@ export function activate(context: vscode.ExtensionContext): QloraStudioApi {
       playgroundPrompt: (prompt) => views.playground.runPrompt(prompt),
       recipeServerPid: () => recipes.serverPid(),
       datasetPanelDrawn: (file) => views.panels.drawn(file),
+      playgroundTarget: () => views.playground.current(),
+      runTreeRow: (runId) => views.runs.row(runId),
+      runTreeChildren: (runId) => views.runs.childLabels(runId),
+      runNotices: () => views.outcomes.notices(),
+      runLog: (runId) => views.logs.text(runId),
     };
   } catch (err) {
     void vscode.window.showErrorMessage(`QLoRA Studio failed to activate: ${err instanceof Error ? err.message : String(err)}`);

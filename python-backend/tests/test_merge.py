@@ -18,6 +18,7 @@ def test_merge_matches_base_plus_adapter(trained_run, tiny_dir, tmp_path, eval_r
     seen = []
     res = merge_adapter(adapter, tmp_path / "merged", dtype="float32", progress=lambda f, m: seen.append(f))
     assert res["max_abs_logit_diff"] < 1e-3 * max(1.0, res["max_abs_logit"])
+    assert res["verified"] is True and res["tolerance"] == pytest.approx(1e-3 * max(1.0, res["max_abs_logit"]))
     assert seen[0] < seen[-1] == 1.0 and seen == sorted(seen)
     out = tmp_path / "merged"
     for name in ("model.safetensors", "config.json", "tokenizer.json", "chat_template.jinja", "README.md"):
@@ -58,3 +59,11 @@ def test_cli_merge_bf16_prints_verification(trained_run, tmp_path):
     assert cfg.get("dtype", cfg.get("torch_dtype")) == "bfloat16"
     res = cli("merge", str(trained_run["run_dir"] / "adapter"), "--out", str(tmp_path / "m16"))
     assert res.returncode == 2 and "not empty" in res.stderr
+
+
+def test_merge_verdict_holds_the_difference_to_the_dtype_tolerance():
+    from qlora_studio.merge.merge import merge_verdict
+
+    assert merge_verdict(0.12, 15.4, "bfloat16") == (True, pytest.approx(0.77))
+    assert merge_verdict(0.9, 15.4, "bfloat16")[0] is False
+    assert merge_verdict(0.012, 0.5, "float32") == (False, pytest.approx(1e-3))

@@ -229,3 +229,28 @@ def test_the_hugging_face_token_reaches_no_file_of_the_server_or_its_runs(runs: 
     written = [f for f in tmp_path.rglob("*") if f.is_file()]  # runs, .server (token, logs), server stderr
     assert any(f.name.endswith(".log") for f in written)
     assert not [f for f in written if token.encode() in f.read_bytes()]
+
+
+def test_run_list_finds_runs_in_the_runs_folders_of_the_recipes_it_is_given(runs: Path, tmp_path: Path) -> None:
+    # A run the CLI made next to its recipe (output.dir), in a folder this server never used.
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    recipe = make_recipe(proj)
+    recipe.write_text(recipe.read_text() + "output:\n  dir: cli-runs\n")
+    RunDir.create(proj / "cli-runs", "fake-20261129-200446-a1b2", recipe)
+    broken = proj / "broken.qlora.yaml"
+    broken.write_text("base_model: [\n")
+    srv = ServerProc(runs)
+    try:
+        c = srv.client()
+        assert [r["run_id"] for r in c.ok("run.list", {})["runs"]] == []
+        listed = c.ok("run.list", {"recipe_paths": [str(recipe), str(broken)]})["runs"]
+        assert [r["run_id"] for r in listed] == ["fake-20261129-200446-a1b2"], "a broken recipe does not spoil the list"
+        assert Path(listed[0]["run_dir"]) == (proj / "cli-runs" / "fake-20261129-200446-a1b2").resolve()
+    finally:
+        srv.stop()
+    srv = ServerProc(runs)
+    try:  # the folder is remembered across a restart
+        assert [r["run_id"] for r in srv.client().ok("run.list", {})["runs"]] == ["fake-20261129-200446-a1b2"]
+    finally:
+        srv.stop()

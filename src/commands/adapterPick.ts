@@ -11,9 +11,23 @@ import type { AdapterInfo } from '../protocol';
 import type { Views } from '../views';
 import { pathOf, runIdOf } from './pickers';
 
-/** A short menu label for an adapter folder: its parent's name and its own. */
-export function adapterLabel(dir: string): string {
-  return `${path.basename(path.dirname(dir))}/${path.basename(dir)}`;
+/**
+ * A short menu label for an adapter folder: "run-id · adapter" (or "· step 40") when it lies in
+ * a known run's folder, else its parent's name and its own.
+ */
+export function adapterLabel(dir: string, runs: ReadonlyArray<{ run_id: string; run_dir?: string | null }> = []): string {
+  const parent = path.dirname(path.resolve(dir));
+  const run = runs.find((r) => r.run_dir && (parent === path.resolve(r.run_dir) || parent.startsWith(path.resolve(r.run_dir) + path.sep)));
+  if (!run?.run_dir) return `${path.basename(path.dirname(dir))}/${path.basename(dir)}`;
+  const name = path.basename(dir);
+  const step = /^step-(\d+)$/.exec(name);
+  return `${run.run_id} · ${step ? `step ${step[1]}` : name}`;
+}
+
+/** The known adapters as labelled choices. */
+export async function knownAdapterChoices(ctx: Ctx, views: Views): Promise<Array<{ label: string; path: string }>> {
+  const runs = ctx.runs.list();
+  return (await knownAdapters(ctx, views)).map((p) => ({ label: adapterLabel(p, runs), path: p }));
 }
 
 /** Adapter folders to offer: the workspace scan's and those of the backend's runs. */
@@ -35,7 +49,7 @@ export async function resolveAdapter(ctx: Ctx, views: Views, arg: unknown, title
     return undefined;
   }
   const pick = await vscode.window.showQuickPick(
-    known.map((d) => ({ label: adapterLabel(d), description: d, dir: d })),
+    known.map((d) => ({ label: adapterLabel(d, ctx.runs.list()), description: d, dir: d })),
     { title, placeHolder: 'Pick an adapter' },
   );
   return pick ? conn.request('adapter.info', { adapter_dir: pick.dir }) : undefined;

@@ -30,6 +30,7 @@ export const COMMANDS = [
   { id: 'qloraStudio.openRunFolder', title: 'Open Run Folder', needsTrust: false, palette: false },
   { id: 'qloraStudio.openRunRecipe', title: 'Open Run Recipe', needsTrust: false, palette: false },
   { id: 'qloraStudio.showRunLoss', title: 'Show Loss Chart', needsTrust: true, palette: false, icon: '$(graph-line)' },
+  { id: 'qloraStudio.openLossPanel', title: 'Open Loss Chart in Editor', needsTrust: true, palette: true, icon: '$(screen-full)' },
   { id: 'qloraStudio.setHfToken', title: 'Set Hugging Face Token', needsTrust: false, palette: true },
   { id: 'qloraStudio.clearHfToken', title: 'Clear Hugging Face Token', needsTrust: false, palette: true },
   { id: 'qloraStudio.pickDatasetRecipe', title: 'Pick Recipe for Dataset Preview', needsTrust: false, palette: true },

@@ -13,7 +13,7 @@ import { clearHfToken, setHfToken, showLogs } from './backendCommands';
 import { connectBackend } from './connectCommand';
 import { downloadAdapter } from './downloadCommand';
 import { newRecipe } from './recipeCommands';
-import { attachRun, openRunFolder, openRunRecipe, recipeDiagnostics, refreshRuns, resumeRun, showRunLoss, startRun, stopRun } from './runCommands';
+import { attachRun, openLossPanel, openRunFolder, openRunRecipe, recipeDiagnostics, refreshRuns, resumeRun, showRunLoss, startRun, stopRun } from './runCommands';
 import type { Views } from '../views';
 
 type Handler = (...args: unknown[]) => unknown;
@@ -35,6 +35,7 @@ export const COMMAND_FACTORIES: Record<CommandId, Factory> = {
   'qloraStudio.openRunFolder': (ctx) => openRunFolder(ctx),
   'qloraStudio.openRunRecipe': (ctx) => openRunRecipe(ctx),
   'qloraStudio.showRunLoss': (ctx, views) => showRunLoss(ctx, views),
+  'qloraStudio.openLossPanel': (ctx, views) => openLossPanel(ctx, views),
   'qloraStudio.setHfToken': (ctx) => setHfToken(ctx),
   'qloraStudio.clearHfToken': (ctx) => clearHfToken(ctx),
   'qloraStudio.pickDatasetRecipe': (ctx, views) => pickDatasetRecipe(ctx, views),

@@ -13,6 +13,21 @@ import { resolveAdapter } from './adapterPick';
 
 type Dtype = 'bfloat16' | 'float16';
 
+/**
+ * The merge check as a sentence a user can act on: the verdict, the tolerance the backend holds it
+ * to, and the figure behind it.
+ */
+export function mergeVerdictText(r: Pick<ResultOf<'adapter.merge'>, 'max_abs_logit_diff' | 'max_abs_logit' | 'tolerance' | 'verified'>, dtype: string): string {
+  const diff = r.max_abs_logit_diff;
+  if (diff === null) return 'the merged model was not checked against base+adapter.';
+  const figure = `max |logit difference| ${diff.toExponential(2)}`;
+  const scale = typeof r.max_abs_logit === 'number' ? `, largest |logit| ${r.max_abs_logit.toFixed(1)}` : '';
+  const tol = typeof r.tolerance === 'number' ? r.tolerance.toExponential(2) : undefined;
+  if (r.verified === true) return `Verified: it gives the same outputs as base+adapter within ${dtype} rounding (${figure} ≤ tolerance ${tol ?? '?'}${scale}).`;
+  if (r.verified === false) return `the check FAILED: its outputs differ from base+adapter beyond ${dtype} rounding (${figure} > tolerance ${tol ?? '?'}${scale}). Try float32 or check the base model.`;
+  return `Check: ${figure}${scale} (the backend gave no verdict).`;
+}
+
 /** Returns the merge result, or undefined when the user cancelled a dialog. */
 export function mergeAdapter(ctx: Ctx, views: Views) {
   return async (arg?: unknown): Promise<ResultOf<'adapter.merge'> | undefined> => {
@@ -71,10 +86,9 @@ export function mergeAdapter(ctx: Ctx, views: Views) {
     ctx.log.info(`merged ${adapterDir} into ${result.out_dir} (max |logit diff| ${String(result.max_abs_logit_diff)})`);
     const merged = vscode.Uri.file(result.out_dir);
     if (vscode.workspace.getWorkspaceFolder(merged)) void vscode.commands.executeCommand('revealInExplorer', merged);
-    const diff = result.max_abs_logit_diff === null ? 'not measured' : result.max_abs_logit_diff.toExponential(2);
-    // A bf16/fp16 merge rounds the merged weights, so the difference is read against the logits' size.
-    const scale = typeof result.max_abs_logit === 'number' ? ` (largest |logit| ${result.max_abs_logit.toFixed(1)})` : '';
-    void vscode.window.showInformationMessage(`Merged into ${result.out_dir} (${dtype}). Max |logit difference| vs base+adapter: ${diff}${scale}.`);
+    const verdict = mergeVerdictText(result, dtype);
+    if (result.verified === false) void vscode.window.showWarningMessage(`Merged into ${result.out_dir}, but ${verdict}`);
+    else void vscode.window.showInformationMessage(`Merged into ${result.out_dir}. ${verdict}`);
     return result;
   };
 }

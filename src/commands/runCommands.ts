@@ -52,6 +52,7 @@ export function startRun(ctx: Ctx, views: Views, diags: vscode.DiagnosticCollect
         .then((pick) => pick && vscode.window.showTextDocument(uri, { selection: new vscode.Range(first.line - 1, 0, first.line - 1, 0) }));
       return undefined;
     }
+    if (!(await waitForDevice(ctx, arg, recipe))) return undefined;
     const runsDir = ctx.runsDirOverride();
     const info = await conn.request('run.start', { recipe_path: onBackend, ...(runsDir ? { runs_dir: runsDir } : {}) });
     ctx.runs.upsert(info);
@@ -60,6 +61,35 @@ export function startRun(ctx: Ctx, views: Views, diags: vscode.DiagnosticCollect
     ctx.log.info(`started run ${info.run_id} from ${recipe}`);
     return info.run_id;
   };
+}
+
+/** What to do when a run is already training: from a test's `{whenBusy}`, else asked. */
+function whenBusyOf(arg: unknown): 'Queue' | 'Start anyway' | undefined {
+  const v = arg && typeof arg === 'object' ? (arg as { whenBusy?: unknown }).whenBusy : undefined;
+  return v === 'queue' ? 'Queue' : v === 'parallel' ? 'Start anyway' : undefined;
+}
+
+/**
+ * One training run per device by default: while another run is active, warns and offers to queue
+ * this one (it starts when the active runs end) or to start it anyway. False when the user declined.
+ */
+async function waitForDevice(ctx: Ctx, arg: unknown, recipe: string): Promise<boolean> {
+  const busy = ctx.runs.list().filter((r) => !isTerminal(r.state));
+  if (busy.length === 0) return true;
+  const names = busy.map((r) => r.run_id).join(', ');
+  const choice =
+    whenBusyOf(arg) ??
+    (await vscode.window.showWarningMessage(
+      `${names} is already training on ${ctx.device ?? 'this device'}. Two runs on one GPU usually both run out of memory. Queue ${path.basename(recipe)} to start when it ends, or start it anyway?`,
+      'Queue',
+      'Start anyway',
+    ));
+  if (!choice) return false;
+  if (choice === 'Start anyway') return true;
+  ctx.log.info(`queued ${recipe} behind ${names}`);
+  void vscode.window.showInformationMessage(`Queued ${path.basename(recipe)}: it starts when ${names} ends.`);
+  for (const r of busy) await ctx.waitForRun(r.run_id, 7 * 24 * 3600_000);
+  return true;
 }
 
 /** Stop Run: asks the run to checkpoint and stop at the next step boundary. */
@@ -138,6 +168,19 @@ export function showRunLoss(ctx: Ctx, views: Views) {
     const runId = runIdOf(arg) ?? ctx.runs.activeRun()?.run_id;
     if (runId) await ctx.attach(runId);
     await views.loss.reveal(runId);
+  };
+}
+
+/**
+ * Open Loss Chart in Editor: a full-size panel overlaying runs, each in its own colour. Takes the
+ * runs selected in the tree (or `{runIds}`); with none, the newest runs.
+ */
+export function openLossPanel(ctx: Ctx, views: Views) {
+  return async (arg?: unknown, selected?: unknown) => {
+    const given = Array.isArray(selected) ? selected : arg && typeof arg === 'object' && Array.isArray((arg as { runIds?: unknown }).runIds) ? (arg as { runIds: unknown[] }).runIds : [arg];
+    const runIds = given.map(runIdOf).filter((id): id is string => !!id);
+    await Promise.all(runIds.map((id) => ctx.attach(id)));
+    await views.loss.openPanel(runIds);
   };
 }
 

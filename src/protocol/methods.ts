@@ -181,9 +181,12 @@ export const methods = {
     result: z.object({ run_id: nonEmpty, action: z.enum(['signalled', 'killed', 'not_running']) }).strict(),
     partial: z.never(),
   },
-  /** Client, for the runs tree: every run on disk with its reconciled state. */
+  /**
+   * Client, for the runs tree: every run on disk with its reconciled state, including the runs in
+   * the runs folder (`output.dir`) of each of `recipe_paths` (runs the CLI made next to a recipe).
+   */
   'run.list': {
-    params: z.object({}).strict(),
+    params: z.object({ recipe_paths: z.array(nonEmpty).max(10_000).optional() }).strict(),
     result: z.object({ runs: z.array(runInfoSchema) }).strict(),
     partial: z.never(),
   },
@@ -230,6 +233,9 @@ export const methods = {
         max_abs_logit_diff: z.number().nullable(),
         /** Largest |logit| seen in the check, so the difference can be read against it. */
         max_abs_logit: z.number().nullable().optional(),
+        /** The largest difference the backend accepts for this dtype, and whether the merge is within it. */
+        tolerance: z.number().nullable().optional(),
+        verified: z.boolean().nullable().optional(),
       })
       .loose(),
     partial: z.object({ fraction: z.number().min(0).max(1), message: z.string() }).strict(),

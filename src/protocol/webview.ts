@@ -26,6 +26,8 @@ export const hostToLoss = z.discriminatedUnion('type', [
   z.object({ type: z.literal('runs'), runs: z.array(runMeta) }),
   /** Sent when the user asks to see one run (Start, Attach, tree "Show Loss Chart"). */
   z.object({ type: z.literal('focus'), runId: z.string() }),
+  /** Sent to the loss panel: overlay these runs (each in its own colour) instead of one. */
+  z.object({ type: z.literal('overlay'), runIds: z.array(z.string()) }),
   /** Sent by the test hook: the view answers with `points` carrying the same requestId. */
   z.object({ type: z.literal('getPoints'), requestId: z.number().int(), runId: z.string() }),
 ]);
@@ -43,6 +45,10 @@ export const lossToHost = z.discriminatedUnion('type', [
     points: z.record(z.string(), z.array(z.tuple([z.number(), z.number()]))),
     /** Steps on the drawn loss chart's x axis (after downsampling); 0 when nothing is drawn. */
     drawnSteps: z.number().int().min(0),
+    /** The runs drawn, each with its line colour. */
+    shown: z.array(z.object({ runId: z.string(), color: z.string() })),
+    /** The loss chart's size in CSS pixels. */
+    chart: z.object({ width: z.number(), height: z.number() }),
   }),
   /** The user pressed "Export CSV". */
   z.object({ type: z.literal('exportCsv'), csv: z.string() }),
@@ -64,6 +70,9 @@ export type SamplingParams = z.infer<typeof samplingParams>;
 
 const chatMessage = z.object({ role: z.enum(['system', 'user', 'assistant']), content: z.string() });
 const side = z.enum(['base', 'adapter']);
+/** How the playground sends the input: as a raw prompt, or as chat messages through the template. */
+export const playgroundMode = z.enum(['prompt', 'chat']);
+export type PlaygroundMode = z.infer<typeof playgroundMode>;
 export type Side = z.infer<typeof side>;
 
 /** Host → playground. */
@@ -75,6 +84,8 @@ export const hostToPlayground = z.discriminatedUnion('type', [
     adapters: z.array(z.object({ label: z.string(), path: z.string() })),
     adapter: z.string().nullable(),
     defaults: samplingParams,
+    /** The mode that fits the recipe's data format (chat for `format: chat`); the user may switch. */
+    mode: playgroundMode,
   }),
   /** A streamed piece of generated text for one side of one generation. */
   z.object({ type: z.literal('chunk'), genId: z.number().int(), side, text: z.string() }),
@@ -96,7 +107,7 @@ export const playgroundToHost = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('generate'),
     genId: z.number().int(),
-    mode: z.enum(['prompt', 'chat']),
+    mode: playgroundMode,
     prompt: z.string().optional(),
     messages: z.array(chatMessage).optional(),
     adapter: z.string().nullable(),
@@ -108,6 +119,8 @@ export const playgroundToHost = z.discriminatedUnion('type', [
     requestId: z.number().int(),
     /** The adapter the view generated with (null: base only). */
     adapter: z.string().nullable(),
+    /** The mode the view generated in. */
+    mode: playgroundMode,
     outputs: z.object({ base: z.string(), adapter: z.string() }),
     error: z.string(),
   }),

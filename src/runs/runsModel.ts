@@ -7,6 +7,7 @@
  */
 import type { RunEvent, RunInfo } from '../protocol';
 import { isTerminal } from '../protocol/states';
+import { shortRunLabel } from './runLabel';
 
 /** A run as the backend describes it; everything but the id and state may be unknown yet. */
 export type RunSummary = Pick<RunInfo, 'run_id' | 'state'> & Partial<Omit<RunInfo, 'run_id' | 'state'>>;
@@ -116,7 +117,8 @@ export function formatLoss(loss: number | null | undefined): string {
 /**
  * Describes a run for the tree. The context value lists capabilities (`run:active`,
  * `run:resumable`, `run:adapter`) joined by spaces so menus can match with regular expressions;
- * `run:resumable` only where the backend said `resumable`.
+ * `run:resumable` only where the backend said `resumable`. The label is the run's short name; the
+ * tooltip starts with its whole id.
  */
 export function describeRun(r: RunRecord): RunItemView {
   const [icon, iconColor] = ICONS[r.state];
@@ -132,7 +134,7 @@ export function describeRun(r: RunRecord): RunItemView {
   if (r.message) lines.push(r.message);
   return {
     id: r.run_id,
-    label: r.run_id,
+    label: shortRunLabel(r.run_id),
     description: `${r.state} · ${step}${total} · loss ${formatLoss(r.last_loss)}`,
     tooltip: lines.join('\n'),
     icon,

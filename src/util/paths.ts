@@ -18,6 +18,15 @@ export function isRecipeFile(file: string): boolean {
   return /\.qlora\.ya?ml$/i.test(path.basename(file));
 }
 
+/**
+ * The user's recipes among `files`: those outside every run folder (a run keeps a frozen copy of
+ * its recipe, which names no runs folder of its own).
+ */
+export function recipesOutsideRuns(files: readonly string[], runDirs: readonly string[]): string[] {
+  const inside = (f: string) => runDirs.some((d) => !path.relative(d, f).startsWith('..') && !path.isAbsolute(path.relative(d, f)));
+  return files.filter((f) => !inside(f));
+}
+
 /** The folders holding an adapter, from the paths of their `adapter_config.json`, sorted and unique. */
 export function adapterFolders(markerPaths: readonly string[]): string[] {
   const dirs = new Set<string>();

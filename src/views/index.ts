@@ -12,6 +12,8 @@ import { registerLoadingProgress } from './loadingProgress';
 import { LOSS_VIEW_ID, LossViewProvider } from './lossView';
 import { PlaygroundHost } from './playgroundHost';
 import { registerRecipeLens } from './recipeLens';
+import { RunLogs } from './runLog';
+import { RunOutcomes } from './runOutcome';
 import { RUNS_VIEW_ID, RunsTreeProvider } from './runsTree';
 import { registerStatusBar } from './statusBar';
 
@@ -28,6 +30,10 @@ export interface Views {
   readonly doctor: DatasetDoctorView;
   /** The dataset preview panels. */
   readonly panels: DatasetPanels;
+  /** Per-run logs fed from run events. */
+  readonly logs: RunLogs;
+  /** Failure and completion notifications of runs. */
+  readonly outcomes: RunOutcomes;
 }
 
 /** Creates the views; nothing here starts the backend (the runs tree does when first shown). */
@@ -35,7 +41,11 @@ export function registerViews(ctx: Ctx): Views {
   const loss = new LossViewProvider(ctx);
   const runs = new RunsTreeProvider(ctx);
   const playground = new PlaygroundHost(ctx);
+  const logs = new RunLogs(ctx);
+  const outcomes = new RunOutcomes(ctx, logs);
   ctx.push(
+    logs,
+    outcomes,
     loss,
     runs,
     playground,
@@ -50,5 +60,5 @@ export function registerViews(ctx: Ctx): Views {
   const doctor = registerDatasetDoctor(ctx, dataset);
   const panels = new DatasetPanels(ctx, dataset);
   ctx.push(panels);
-  return { loss, runs, playground, adapters, dataset, doctor, panels };
+  return { loss, runs, playground, adapters, dataset, doctor, panels, logs, outcomes };
 }

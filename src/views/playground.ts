@@ -7,7 +7,10 @@ import type { BackendConnection } from '../backend/connection';
 import type { Ctx } from '../ctx';
 import { assertNever, hostToPlayground, parseMessage, playgroundToHost, type HostToPlayground, type PlaygroundToHost, type Side } from '../protocol/webview';
 import { buildWebviewHtml, webviewOptions } from './html';
-import type { SamplingParams } from '../protocol/webview';
+import type { PlaygroundMode, SamplingParams } from '../protocol/webview';
+
+/** The panel's view type; its serializer restores it after a reload. */
+export const PLAYGROUND_VIEW_TYPE = 'qloraStudio.playground';
 
 /** What the playground opens with. */
 export interface PlaygroundTarget {
@@ -15,13 +18,24 @@ export interface PlaygroundTarget {
   adapters: Array<{ label: string; path: string }>;
   adapter: string | null;
   defaults: SamplingParams;
+  mode: PlaygroundMode;
 }
 
 /** What the playground showed for one prompt. */
 export interface PlaygroundRun {
   adapter: string | null;
+  mode: PlaygroundMode;
   outputs: { base: string; adapter: string };
   error: string;
+}
+
+/** Reads the target a restored panel's webview saved, or undefined when it saved none that parses. */
+export function savedTarget(state: unknown): PlaygroundTarget | undefined {
+  const init = state && typeof state === 'object' ? (state as { init?: unknown }).init : undefined;
+  const parsed = hostToPlayground.safeParse(init);
+  if (!parsed.success || parsed.data.type !== 'init') return undefined;
+  const { baseModel, adapters, adapter, defaults, mode } = parsed.data;
+  return { baseModel, adapters, adapter, defaults, mode };
 }
 
 export class PlaygroundPanel implements vscode.Disposable {
@@ -38,14 +52,19 @@ export class PlaygroundPanel implements vscode.Disposable {
     private readonly ctx: Ctx,
     private target: PlaygroundTarget,
     private readonly onClosed: () => void,
+    restored?: vscode.WebviewPanel,
   ) {
-    this.panel = vscode.window.createWebviewPanel('qloraStudio.playground', 'QLoRA Playground', vscode.ViewColumn.Active, {
-      ...webviewOptions(ctx.ext.extensionUri),
-      retainContextWhenHidden: true,
-    });
+    const options = { ...webviewOptions(ctx.ext.extensionUri), retainContextWhenHidden: true };
+    this.panel = restored ?? vscode.window.createWebviewPanel(PLAYGROUND_VIEW_TYPE, 'QLoRA Playground', vscode.ViewColumn.Active, options);
+    if (restored) restored.webview.options = options;
     this.panel.webview.html = buildWebviewHtml({ webview: this.panel.webview, extensionUri: ctx.ext.extensionUri, bundle: 'playground', title: 'QLoRA Playground' });
     this.panel.webview.onDidReceiveMessage((raw: unknown) => this.onMessage(raw), undefined, this.subs);
     this.panel.onDidDispose(() => this.dispose(), undefined, this.subs);
+  }
+
+  /** The target the panel was last shown with. */
+  current(): PlaygroundTarget {
+    return this.target;
   }
 
   /** Shows the panel with a new model/adapter choice. */
@@ -99,7 +118,7 @@ export class PlaygroundPanel implements vscode.Disposable {
         this.running.get(msg.genId)?.abort();
         return;
       case 'automationResult':
-        this.automation.get(msg.requestId)?.({ adapter: msg.adapter, outputs: msg.outputs, error: msg.error });
+        this.automation.get(msg.requestId)?.({ adapter: msg.adapter, mode: msg.mode, outputs: msg.outputs, error: msg.error });
         this.automation.delete(msg.requestId);
         return;
       case 'error':

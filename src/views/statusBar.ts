@@ -3,6 +3,7 @@
  */
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
+import { isTerminal } from '../protocol/states';
 import { statusBarView } from './statusBarText';
 
 /** Creates the item and keeps it current; everything is owned by the Ctx. */
@@ -10,7 +11,9 @@ export function registerStatusBar(ctx: Ctx): void {
   const item = vscode.window.createStatusBarItem('qloraStudio.status', vscode.StatusBarAlignment.Left, 10);
   item.name = 'QLoRA Studio';
   const update = () => {
-    const v = statusBarView({ phase: ctx.phase, device: ctx.device, remote: ctx.remoteLabel(), run: ctx.runs.activeRun() });
+    const run = ctx.runs.activeRun();
+    const others = ctx.runs.list().filter((r) => r !== run && !isTerminal(r.state));
+    const v = statusBarView({ phase: ctx.phase, device: ctx.device, remote: ctx.remoteLabel(), run, others });
     item.text = v.text;
     item.tooltip = v.tooltip;
     item.command = v.command;

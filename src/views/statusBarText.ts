@@ -12,6 +12,8 @@ export interface StatusInput {
   /** The SSH host the backend runs on; undefined for the local backend. */
   remote?: string;
   run?: { run_id: string; state: string; step?: number | null; total_steps?: number | null; last_loss?: number | null };
+  /** The other active runs (queued or training beside `run`), so none is hidden. */
+  others?: ReadonlyArray<{ run_id: string; state: string }>;
 }
 
 /** Text (with codicons), tooltip and the command a click runs. */
@@ -36,10 +38,11 @@ export function statusBarView(s: StatusInput): StatusView {
   }
   const device = `${s.device ?? 'CPU'}${s.remote ? ` on ${s.remote}` : ''}`;
   if (s.run) {
+    const others = s.others ?? [];
     const total = s.run.total_steps ? `/${s.run.total_steps}` : '';
     return {
-      text: `$(pulse) QLoRA: ${s.run.state} ${s.run.step ?? 0}${total} · loss ${formatLoss(s.run.last_loss)}`,
-      tooltip: `Run ${s.run.run_id} on ${device}. Click to show the loss chart.`,
+      text: `$(pulse) QLoRA: ${s.run.state} ${s.run.step ?? 0}${total} · loss ${formatLoss(s.run.last_loss)}${others.length ? ` (+${others.length} more)` : ''}`,
+      tooltip: [`Run ${s.run.run_id} on ${device}. Click to show the loss chart.`, ...others.map((o) => `Also ${o.state}: ${o.run_id}`)].join('\n'),
       command: 'qloraStudio.showRunLoss',
       error: false,
     };

@@ -1,13 +1,16 @@
 /**
  * `npm run test:e2e`: the user's path through the real UI, in code-server driven by headless
- * Chromium. F1 -> "QLoRA: Start QLoRA Run" -> pick the tiny recipe -> the loss chart in the side
- * panel draws points -> the run finishes -> right-click its `adapter` folder in the explorer ->
- * "Merge adapter" -> the merged folder appears on disk. Works on a copy of examples/ under
+ * Chromium. A run made with the CLI first; then F1 -> "QLoRA: Start QLoRA Run" -> pick the tiny
+ * recipe -> the loss chart in the side panel draws points -> the run finishes (its notification)
+ * -> the loss chart as an editor panel with both runs -> the playground answers in Chat mode and
+ * comes back after a reload -> right-click the run's `adapter` folder in the explorer ->
+ * "Merge adapter" -> the merged folder appears on disk; the completion notification shows, and a
+ * recipe whose data cannot be read fails with an error notification. Works on a copy of examples/ under
  * .test-work/e2e, and saves a screenshot per step into test-artifacts/e2e/.
- * Expects `npm run build` and scripts/vscode/setup.sh done. Env: QLORA_E2E_TIMEOUT_S (default 600).
+ * Expects `npm run build` and scripts/vscode/setup.sh done. Env: QLORA_E2E_TIMEOUT_S (default 900).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { launchWorkbenchBrowser, screenshot } from '../../scripts/vscode/browser';
@@ -27,6 +30,7 @@ import {
   waitForWorkbench,
 } from './workbench';
 import { recipeEditorSteps } from './recipeEditorSteps';
+import { cliRunStep, runViewSteps } from './runViewSteps';
 
 const artifacts = path.join(repoRoot, 'test-artifacts', 'e2e');
 
@@ -59,6 +63,7 @@ async function steps(page: Page, workspace: string, extensionId: string): Promis
   return [
     { name: 'workbench', run: () => waitForWorkbench(page) },
     ...recipeEditorSteps(page, workspace, `tiny/${recipeName}`),
+    cliRunStep(workspace, log),
     {
       name: 'start-run',
       run: async () => {
@@ -86,7 +91,7 @@ async function steps(page: Page, workspace: string, extensionId: string): Promis
     {
       name: 'run-completes',
       run: async () => {
-        const adapter = await waitFor('the run to write runs/<id>/adapter/adapter_config.json', 600_000, async () => {
+        const adapter = await waitFor('the run to write runs/<id>/adapter/adapter_config.json', 1_200_000, async () => {
           failIfRunFailed(workspace);
           return findFinishedAdapter(workspace);
         }, () => notificationTexts(page));
@@ -95,6 +100,14 @@ async function steps(page: Page, workspace: string, extensionId: string): Promis
         log(`adapter at ${adapterRel}; chart now holds ${await chartPointCount(view)} points`);
       },
     },
+    {
+      name: 'completion-notification',
+      run: async () => {
+        const note = await waitFor('the run-completed notification', 120_000, async () => (await notificationTexts(page)).find((t) => /^Run tiny .*completed after \d+ steps/.test(t)), () => notificationTexts(page));
+        log(`notification: ${note}`);
+      },
+    },
+    ...runViewSteps(page, workspace, artifacts, log),
     {
       name: 'merge-adapter',
       run: async () => {
@@ -117,6 +130,20 @@ async function steps(page: Page, workspace: string, extensionId: string): Promis
         // The merge ends with a notification carrying the verification figure; until then the
         // backend may still be checking the merged weights, so stopping here would cut it short.
         const note = await waitFor('the merge notification', 180_000, async () => (await notificationTexts(page)).find((t) => /merged/i.test(t)), () => notificationTexts(page));
+        log(`notification: ${note}`);
+      },
+    },
+    {
+      // Last: from here on the workspace holds a failed run on purpose.
+      name: 'failed-run-notification',
+      run: async () => {
+        const tiny = path.join(workspace, 'tiny');
+        writeFileSync(path.join(tiny, 'broken-rows.jsonl'), '{not json\n');
+        writeFileSync(path.join(tiny, 'broken-rows.qlora.yaml'), 'base_model: ./model\ndata:\n  train: ./broken-rows.jsonl\n  max_seq_len: 64\ntraining:\n  max_steps: 2\noutput:\n  run_name: broken-rows\n');
+        await runPaletteCommand(page, 'QLoRA: Start QLoRA Run');
+        await page.waitForTimeout(500);
+        if (await quickInputVisible(page)) await pickQuickItem(page, 'broken-rows.qlora.yaml');
+        const note = await waitFor('the run-failed notification', 300_000, async () => (await notificationTexts(page)).find((t) => /failed before training/.test(t)), () => notificationTexts(page));
         log(`notification: ${note}`);
       },
     },
@@ -143,7 +170,7 @@ async function main(): Promise<number> {
     },
   });
   const browser = await launchWorkbenchBrowser({ workDir, viewport: { width: 1600, height: 1000 } });
-  const deadline = Number(process.env.QLORA_E2E_TIMEOUT_S ?? '600') * 1000;
+  const deadline = Number(process.env.QLORA_E2E_TIMEOUT_S ?? '900') * 1000;
   let passed = 0;
   let failed = 0;
   const killer = setTimeout(() => {

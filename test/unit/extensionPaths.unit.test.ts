@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { adapterFolders, choosePython, isRecipeFile, sortRecipes } from '../../src/util/paths';
+import { adapterFolders, choosePython, isRecipeFile, recipesOutsideRuns, sortRecipes } from '../../src/util/paths';
 import { SerialStarter } from '../../src/backend/serialStarter';
 
 test('recipe files are *.qlora.yaml or *.qlora.yml only', () => {
@@ -70,4 +70,10 @@ test('SerialStarter runs the queued start after a failed one', async () => {
   const b = s.request();
   await assert.rejects(a, /boom/);
   assert.equal(await b, 2);
+});
+
+test('recipes inside run folders (their frozen copies) are not the workspace recipes', () => {
+  const files = ['/w/tiny/tiny.qlora.yaml', '/w/tiny/runs/tiny-1/recipe.qlora.yaml', '/w/tiny/runs-other/x.qlora.yaml'];
+  assert.deepEqual(recipesOutsideRuns(files, ['/w/tiny/runs/tiny-1']), ['/w/tiny/tiny.qlora.yaml', '/w/tiny/runs-other/x.qlora.yaml']);
+  assert.deepEqual(recipesOutsideRuns(files, []), files);
 });

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runEventSchema, type Capabilities, type RunEvent } from '../../src/protocol';
 import { RunsModel, describeRun, formatLoss } from '../../src/runs/runsModel';
+import { shortRunLabel } from '../../src/runs/runLabel';
 import { deviceLabel } from '../../src/runs/backendState';
 import { isTerminal } from '../../src/protocol/states';
 import { statusBarView } from '../../src/views/statusBarText';
@@ -88,4 +89,27 @@ test('deviceLabel reads the hello capabilities', () => {
   assert.equal(deviceLabel(caps([{ index: 0, type: 'cpu', name: 'cpu', memory_total_mb: null }])), 'CPU');
   assert.equal(deviceLabel(caps([{ index: 0, type: 'cuda', name: 'NVIDIA H200', memory_total_mb: 143771 }])), 'NVIDIA H200 140 GiB');
   assert.equal(deviceLabel(caps([0, 1].map((index) => ({ index, type: 'cuda' as const, name: 'A100', memory_total_mb: 40960 })))), '2× A100 40 GiB');
+});
+
+test('the status bar counts every other active run beside the one it details', () => {
+  const v = statusBarView({
+    phase: 'connected',
+    device: 'CPU',
+    run: { run_id: 'a', state: 'running', step: 3, total_steps: 10, last_loss: 1.5 },
+    others: [{ run_id: 'b', state: 'queued' }],
+  });
+  assert.match(v.text, /running 3\/10 .*\(\+1 more\)/);
+  assert.match(v.tooltip, /Also queued: b/);
+  assert.doesNotMatch(statusBarView({ phase: 'connected', run: { run_id: 'a', state: 'running' } }).text, /more/);
+});
+
+test('run rows show a short name and start time; the tooltip keeps the whole id', () => {
+  const now = new Date(2026, 10, 29, 21, 0, 0);
+  assert.equal(shortRunLabel('tiny-20261129-200446-a1b2', now), 'tiny 20:04:46');
+  assert.equal(shortRunLabel('my-run-20261128-200446-a1b2', now), 'my-run 2026-11-28 20:04');
+  assert.equal(shortRunLabel('hand-named', now), 'hand-named', 'an id of another shape stays whole');
+  const v = describeRun({ run_id: 'tiny-20261129-200446-a1b2', state: 'completed' });
+  assert.ok(v.label.length < 'tiny-20261129-200446-a1b2'.length, v.label);
+  assert.equal(v.id, 'tiny-20261129-200446-a1b2');
+  assert.match(v.tooltip, /^tiny-20261129-200446-a1b2 — completed/);
 });

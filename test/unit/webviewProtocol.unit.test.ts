@@ -11,9 +11,11 @@ test('loss view messages parse, and malformed ones are refused with a reason', (
   if (!bad.ok) assert.match(bad.error, /seq|type/);
   assert.ok(!parseMessage(hostToLoss, { type: 'nope' }).ok);
   assert.ok(parseMessage(lossToHost, { type: 'ready', lastSeq: { r: 3 } }).ok);
-  assert.ok(parseMessage(lossToHost, { type: 'points', requestId: 1, runId: 'r', points: { loss: [[1, 2.5]] }, drawnSteps: 1 }).ok);
-  assert.ok(!parseMessage(lossToHost, { type: 'points', requestId: 1, runId: 'r', points: { loss: [[1]] }, drawnSteps: 1 }).ok);
+  assert.ok(parseMessage(lossToHost, { type: 'points', requestId: 1, runId: 'r', points: { loss: [[1, 2.5]] }, drawnSteps: 1, shown: [{ runId: 'r', color: '#4e9de6' }], chart: { width: 800, height: 300 } }).ok);
+  assert.ok(!parseMessage(lossToHost, { type: 'points', requestId: 1, runId: 'r', points: { loss: [[1]] }, drawnSteps: 1, shown: [], chart: { width: 0, height: 0 } }).ok);
   assert.ok(!parseMessage(lossToHost, { type: 'points', requestId: 1, runId: 'r', points: {} }).ok, 'drawnSteps is required');
+  assert.ok(parseMessage(hostToLoss, { type: 'overlay', runIds: ['a', 'b'] }).ok);
+  assert.ok(!parseMessage(hostToLoss, { type: 'overlay', runIds: 'a' }).ok, 'overlay takes a list of run ids');
   assert.ok(!parseMessage(lossToHost, { type: 'exportPng', dataUrl: 'javascript:alert(1)' }).ok, 'only PNG data URLs are saved');
 });
 

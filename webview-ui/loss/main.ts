@@ -10,6 +10,7 @@ import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import { assertNever, hostToLoss, type HostToLoss, type LossToHost } from '../../src/protocol/webview';
+import { shortRunLabel } from '../../src/runs/runLabel';
 import { createBridge, el } from '../shared/bridge';
 import { ChartModel, align, downsample, ema, type Metric } from './chartModel';
 import './loss.css';
@@ -78,12 +79,42 @@ function width(): number {
   return Math.max(200, document.body.clientWidth - 16);
 }
 
+/** Charts share the height left under the toolbar: roomy in an editor, compact in the side bar. */
+function chartHeight(): number {
+  return Math.max(160, Math.floor((window.innerHeight - 120) / 2) - 40);
+}
+
+const TERMINAL = new Set(['completed', 'failed', 'stopped', 'interrupted']);
+
+/**
+ * Every run the view knows, oldest first (the host lists runs newest first), so a new run takes the
+ * next colour and the others keep theirs; runs known only from saved state come last.
+ */
+function allRuns(): string[] {
+  return [...new Set([...[...runStates.keys()].reverse(), ...model.runIds().sort()])];
+}
+
+/** A run's colour: fixed by its place among all runs, not among the shown ones. */
+function colorOf(id: string): string {
+  const i = allRuns().indexOf(id);
+  return COLORS[(i < 0 ? 0 : i) % COLORS.length] ?? '#888';
+}
+
+/** The runs drawn: the user's choice, else the focused run, else a live run, else the newest. */
 function visibleRuns(): string[] {
   const ids = model.runIds();
   const chosen = ui.selected.filter((id) => ids.includes(id));
   if (chosen.length) return chosen;
   if (ui.focus && ids.includes(ui.focus)) return [ui.focus];
-  return ids.slice(-1);
+  const live = ids.filter((id) => !TERMINAL.has(runStates.get(id) ?? 'completed'));
+  return live.length ? live.slice(-1) : ids.slice(-1);
+}
+
+/** What the empty chart says: a run waiting for its first step is not "no run". */
+function emptyText(): string {
+  const waiting = [...runStates.entries()].filter(([, st]) => !TERMINAL.has(st)).map(([id, st]) => `${id} (${st})`);
+  if (waiting.length) return `Waiting for the first step of ${waiting.join(', ')}: the loss appears here as soon as it trains.`;
+  return 'No run yet. Run "QLoRA: Start QLoRA Run" and the loss appears here.';
 }
 
 function seriesData(runId: string, metric: Metric, smooth: boolean): { x: Float64Array; y: Float64Array } {
@@ -99,19 +130,19 @@ function buildData(runs: string[]): { upper: uPlot.AlignedData; lower: uPlot.Ali
   return { upper: align(up) as unknown as uPlot.AlignedData, lower: align(lo) as unknown as uPlot.AlignedData };
 }
 
-function makePlot(target: HTMLElement, title: string, series: uPlot.Series[], data: uPlot.AlignedData, log = false): uPlot {
+function makePlot(target: HTMLElement, title: string, yLabel: string, series: uPlot.Series[], data: uPlot.AlignedData, log = false): uPlot {
   const fg = getComputedStyle(document.body).getPropertyValue('--vscode-foreground') || '#ccc';
   const grid = { stroke: 'rgba(128,128,128,0.2)', width: 1 };
   return new uPlot(
     {
       title,
       width: width(),
-      height: 180,
+      height: chartHeight(),
       series: [{ label: 'step' }, ...series],
       scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
       axes: [
-        { stroke: fg, grid },
-        { stroke: fg, grid, size: 60 },
+        { stroke: fg, grid, label: 'step', labelSize: 18 },
+        { stroke: fg, grid, size: 60, label: yLabel, labelSize: 18 },
       ],
       legend: { live: true },
       cursor: { sync: { key: 'qlora-loss' } },
@@ -124,6 +155,7 @@ function makePlot(target: HTMLElement, title: string, series: uPlot.Series[], da
 function redraw(): void {
   const runs = visibleRuns();
   empty.style.display = runs.length ? 'none' : '';
+  empty.textContent = emptyText();
   const key = runs.join('|') + '#' + ui.metric;
   const data = buildData(runs);
   // Published for UI tests and screen readers: how many steps the loss chart shows.
@@ -133,13 +165,19 @@ function redraw(): void {
     plots.lower?.destroy();
     plots = {};
     if (!runs.length) return;
+    // Runs drawn first are drawn wider, so a later run with the very same curve leaves them visible as a halo.
+    const widthOf = (i: number) => 1.5 + 2.5 * (runs.length - 1 - i);
     const upperSeries = runs.flatMap((r, i): uPlot.Series[] => [
-      { label: `${r} loss`, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true, points: { show: false } },
-      { label: `${r} eval`, stroke: COLORS[i % COLORS.length], dash: [4, 4], width: 1.5, spanGaps: true, points: { show: true, size: 5 } },
+      { label: `${shortRunLabel(r)} loss`, stroke: colorOf(r), width: widthOf(i), spanGaps: true, points: { show: false } },
+      { label: `${shortRunLabel(r)} eval`, stroke: colorOf(r), dash: [4, 4], width: widthOf(i), spanGaps: true, points: { show: true, size: 5 } },
     ]);
     const label = LOWER_METRICS.find((m) => m.key === ui.metric)?.label ?? ui.metric;
-    const lowerSeries = runs.map((r, i): uPlot.Series => ({ label: `${r} ${label}`, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true, points: { show: false } }));
-    plots = { upper: makePlot(upper, 'Loss (train smoothed, eval dashed)', upperSeries, data.upper), lower: makePlot(lower, label, lowerSeries, data.lower), key };
+    const lowerSeries = runs.map((r, i): uPlot.Series => ({ label: `${shortRunLabel(r)} ${label}`, stroke: colorOf(r), width: widthOf(i), spanGaps: true, points: { show: false } }));
+    plots = {
+      upper: makePlot(upper, 'Loss (train smoothed, eval dashed)', 'loss', upperSeries, data.upper),
+      lower: makePlot(lower, label, label, lowerSeries, data.lower),
+      key,
+    };
     return;
   }
   plots.upper.setData(data.upper);
@@ -170,12 +208,13 @@ function persist(now = false): void {
 
 function renderRunList(): void {
   runList.replaceChildren();
-  const ids = [...new Set([...runStates.keys(), ...model.runIds()])];
+  const ids = allRuns();
   const shown = visibleRuns();
-  ids.forEach((id, i) => {
-    const box = el('vscode-checkbox', { 'data-run': id, label: `${id} (${runStates.get(id) ?? 'unknown'})` }) as HTMLElement & { checked: boolean };
+  ids.forEach((id) => {
+    const box = el('vscode-checkbox', { 'data-run': id, label: `${shortRunLabel(id)} (${runStates.get(id) ?? 'unknown'})`, title: id }) as HTMLElement & { checked: boolean };
     box.checked = shown.includes(id);
-    box.style.setProperty('--run-color', COLORS[i % COLORS.length] ?? '#888');
+    const swatch = el('span', { class: 'swatch', 'data-color': colorOf(id) });
+    swatch.style.background = colorOf(id);
     box.addEventListener('change', () => {
       const set = new Set(visibleRuns());
       if (box.checked) set.add(id);
@@ -184,7 +223,7 @@ function renderRunList(): void {
       persist();
       scheduleRedraw();
     });
-    runList.append(box);
+    runList.append(el('span', { class: 'run' }, swatch, box));
   });
 }
 
@@ -204,24 +243,61 @@ metricSelect.addEventListener('change', () => {
 });
 csvButton.addEventListener('click', () => bridge.post({ type: 'exportCsv', csv: model.toCsv(visibleRuns()) }));
 pngButton.addEventListener('click', () => {
-  const canvases = [plots.upper, plots.lower].flatMap((p) => (p ? [p.ctx.canvas] : []));
-  if (!canvases.length) return;
-  const out = document.createElement('canvas');
-  out.width = Math.max(...canvases.map((c) => c.width));
-  out.height = canvases.reduce((h, c) => h + c.height, 0);
-  const g = out.getContext('2d')!;
-  g.fillStyle = getComputedStyle(document.body).getPropertyValue('--vscode-editor-background') || '#1e1e1e';
-  g.fillRect(0, 0, out.width, out.height);
-  let y = 0;
-  for (const c of canvases) {
-    g.drawImage(c, 0, y);
-    y += c.height;
-  }
-  bridge.post({ type: 'exportPng', dataUrl: out.toDataURL('image/png') });
+  const charts = [plots.upper, plots.lower].flatMap((p) => (p ? [p] : []));
+  if (!charts.length) return;
+  bridge.post({ type: 'exportPng', dataUrl: exportImage(charts).toDataURL('image/png') });
 });
+
+/** One image of the charts as a reader needs them alone: a background, each chart's title, its axes and a legend. */
+function exportImage(charts: uPlot[]): HTMLCanvasElement {
+  const css = getComputedStyle(document.body);
+  const bg = css.getPropertyValue('--vscode-editor-background').trim() || '#1e1e1e';
+  const fg = css.getPropertyValue('--vscode-foreground').trim() || '#cccccc';
+  const dpr = window.devicePixelRatio || 1;
+  const line = Math.round(18 * dpr);
+  // uPlot keeps a series' stroke as a function once built: ask it for the colour it draws with.
+  const strokeOf = (p: uPlot, i: number): string => {
+    const st = p.series[i]?.stroke;
+    const c = typeof st === 'function' ? st(p, i) : st;
+    return typeof c === 'string' ? c : fg;
+  };
+  const blocks = charts.map((p) => ({ p, legend: p.series.map((x, i) => ({ series: x, color: strokeOf(p, i) })).slice(1).filter((x) => x.series.show !== false) }));
+  const out = document.createElement('canvas');
+  out.width = Math.max(...charts.map((p) => p.ctx.canvas.width));
+  out.height = blocks.reduce((h, b) => h + line * 1.5 + b.p.ctx.canvas.height + line * (b.legend.length + 0.5), 0);
+  const g = out.getContext('2d')!;
+  g.fillStyle = bg;
+  g.fillRect(0, 0, out.width, out.height);
+  g.textBaseline = 'middle';
+  let y = 0;
+  for (const { p, legend } of blocks) {
+    g.fillStyle = fg;
+    g.font = `bold ${Math.round(13 * dpr)}px sans-serif`;
+    g.fillText(p.root.querySelector('.u-title')?.textContent ?? '', 8 * dpr, y + line * 0.75);
+    y += line * 1.5;
+    g.drawImage(p.ctx.canvas, 0, y);
+    y += p.ctx.canvas.height;
+    g.font = `${Math.round(11 * dpr)}px sans-serif`;
+    for (const { series, color } of legend) {
+      g.strokeStyle = color;
+      g.lineWidth = 2 * dpr;
+      g.setLineDash(series.dash ? series.dash.map((d) => d * dpr) : []);
+      g.beginPath();
+      g.moveTo(12 * dpr, y + line / 2);
+      g.lineTo(36 * dpr, y + line / 2);
+      g.stroke();
+      g.fillStyle = fg;
+      g.fillText(String(series.label ?? ''), 42 * dpr, y + line / 2);
+      y += line;
+    }
+    g.setLineDash([]);
+    y += line * 0.5;
+  }
+  return out;
+}
 new ResizeObserver(() => {
-  plots.upper?.setSize({ width: width(), height: 180 });
-  plots.lower?.setSize({ width: width(), height: 180 });
+  plots.upper?.setSize({ width: width(), height: chartHeight() });
+  plots.lower?.setSize({ width: width(), height: chartHeight() });
 }).observe(document.body);
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'hidden') persist(true);
@@ -245,6 +321,13 @@ bridge.onMessage((msg) => {
       for (const r of msg.runs) runStates.set(r.runId, r.state);
       renderRunList();
       return;
+    case 'overlay':
+      ui.selected = msg.runIds;
+      ui.focus = undefined;
+      persist();
+      renderRunList();
+      scheduleRedraw();
+      return;
     case 'focus':
       ui.focus = msg.runId;
       if (!ui.selected.includes(msg.runId)) ui.selected = [];
@@ -259,7 +342,15 @@ bridge.onMessage((msg) => {
         frame = 0;
         redraw();
       }
-      bridge.post({ type: 'points', requestId: msg.requestId, runId: msg.runId, points: model.points(msg.runId), drawnSteps: plots.upper?.data[0]?.length ?? 0 });
+      bridge.post({
+        type: 'points',
+        requestId: msg.requestId,
+        runId: msg.runId,
+        points: model.points(msg.runId),
+        drawnSteps: plots.upper?.data[0]?.length ?? 0,
+        shown: visibleRuns().map((runId) => ({ runId, color: colorOf(runId) })),
+        chart: { width: plots.upper?.width ?? 0, height: plots.upper?.height ?? 0 },
+      });
       return;
     default:
       assertNever(msg);

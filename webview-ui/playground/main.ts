@@ -7,15 +7,20 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-textarea/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import { assertNever, hostToPlayground, samplingParams, type HostToPlayground, type PlaygroundToHost, type SamplingParams, type Side } from '../../src/protocol/webview';
+import { assertNever, hostToPlayground, samplingParams, type HostToPlayground, type PlaygroundToHost, type PlaygroundMode, type SamplingParams, type Side } from '../../src/protocol/webview';
 import { createBridge, el } from '../shared/bridge';
 import './playground.css';
 
 type Msg = { role: 'user' | 'assistant'; content: string };
 
 const bridge = createBridge<HostToPlayground, PlaygroundToHost>(hostToPlayground, (error) => bridge.post({ type: 'error', message: `bad host message: ${error}` }));
-const saved = (bridge.getState() ?? {}) as { mode?: string; history?: Msg[]; prompt?: string };
-let mode: 'prompt' | 'chat' = saved.mode === 'chat' ? 'chat' : 'prompt';
+type Init = Extract<HostToPlayground, { type: 'init' }>;
+/** What survives a reload: the inputs, and the last `init` so the host can reopen the same panel. */
+const saved = (bridge.getState() ?? {}) as { mode?: string; modeChosen?: boolean; history?: Msg[]; prompt?: string; init?: Init };
+let mode: PlaygroundMode = saved.mode === 'chat' ? 'chat' : 'prompt';
+/** True once the user picked a mode here: the recipe's suggestion then no longer overrides it. */
+let modeChosen = saved.modeChosen === true;
+let lastInit: Init | undefined = saved.init;
 const history: Msg[] = Array.isArray(saved.history) ? saved.history : [];
 let genId = 0;
 let running: number | undefined;
@@ -25,11 +30,17 @@ let currentAdapter: string | null = null;
 
 type Field = HTMLElement & { value: string };
 const modeSelect = el('vscode-single-select', { id: 'mode' }) as Field;
-for (const m of ['prompt', 'chat']) {
-  const o = el('vscode-option', { value: m }, m === 'prompt' ? 'Prompt' : 'Chat');
-  if (m === mode) o.setAttribute('selected', '');
-  modeSelect.append(o);
+function renderModes(): void {
+  // The select reads its options asynchronously, so mark the chosen one instead of setting value.
+  modeSelect.replaceChildren(
+    ...(['chat', 'prompt'] as const).map((m) => {
+      const o = el('vscode-option', { value: m }, m === 'prompt' ? 'Prompt (raw text)' : 'Chat (chat template)');
+      if (m === mode) o.setAttribute('selected', '');
+      return o;
+    }),
+  );
 }
+renderModes();
 const adapterSelect = el('vscode-single-select', { id: 'adapter' }) as Field;
 const fields: Record<keyof SamplingParams, Field> = {
   max_new_tokens: el('vscode-textfield', { type: 'number', id: 'max_new_tokens' }) as Field,
@@ -61,7 +72,7 @@ document.getElementById('app')!.append(
 );
 
 function persist(): void {
-  bridge.setState({ mode, history, prompt: input.value });
+  bridge.setState({ mode, modeChosen, history, prompt: input.value, init: lastInit });
 }
 
 function renderChat(): void {
@@ -130,7 +141,10 @@ adapterSelect.addEventListener('change', () => {
   currentAdapter = adapterSelect.value || null;
 });
 modeSelect.addEventListener('change', () => {
-  mode = modeSelect.value === 'chat' ? 'chat' : 'prompt';
+  const picked = modeSelect.value === 'chat' ? 'chat' : 'prompt';
+  if (picked === mode) return;
+  mode = picked;
+  modeChosen = true;
   renderChat();
   persist();
 });
@@ -149,6 +163,13 @@ bridge.onMessage((msg) => {
       adapterSelect.replaceChildren(option('', '(none)'), ...msg.adapters.map((a) => option(a.path, a.label)));
       currentAdapter = msg.adapter;
       for (const [k, f] of Object.entries(fields) as Array<[keyof SamplingParams, Field]>) f.value = String(msg.defaults[k]);
+      if (!modeChosen && msg.mode !== mode) {
+        mode = msg.mode;
+        renderModes();
+        renderChat();
+      }
+      lastInit = msg;
+      persist();
       return;
     }
     case 'chunk':
@@ -168,7 +189,7 @@ bridge.onMessage((msg) => {
         }
         setRunning(undefined);
         if (automation !== undefined) {
-          bridge.post({ type: 'automationResult', requestId: automation, adapter: currentAdapter, outputs: { base: out.base.textContent ?? '', adapter: out.adapter.textContent ?? '' }, error: error.textContent ?? '' });
+          bridge.post({ type: 'automationResult', requestId: automation, adapter: currentAdapter, mode, outputs: { base: out.base.textContent ?? '', adapter: out.adapter.textContent ?? '' }, error: error.textContent ?? '' });
           automation = undefined;
         }
       }
@@ -178,7 +199,7 @@ bridge.onMessage((msg) => {
       automation = msg.requestId;
       generateBtn.click();
       if (running === undefined) {
-        bridge.post({ type: 'automationResult', requestId: msg.requestId, adapter: currentAdapter, outputs: { base: '', adapter: '' }, error: error.textContent || 'generation did not start' });
+        bridge.post({ type: 'automationResult', requestId: msg.requestId, adapter: currentAdapter, mode, outputs: { base: '', adapter: '' }, error: error.textContent || 'generation did not start' });
         automation = undefined;
       }
       return;

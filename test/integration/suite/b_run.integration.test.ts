@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { QloraStudioApi } from '../../../src/extension';
+import { shortRunLabel } from '../../../src/runs/runLabel';
 import { activateExtension, ensureTinyExample, workspaceRoot } from './helpers';
 
 interface LoggedEvent {
@@ -55,6 +56,14 @@ describe('Start QLoRA Run on examples/tiny through the real backend', function (
     runDir = final.run_dir;
     adapterDir = final.adapter_path ?? path.join(runDir, 'adapter');
     assert.ok(fs.existsSync(path.join(adapterDir, 'adapter_config.json')), `${adapterDir} holds adapter_config.json`);
+    const children = await api.runTreeChildren(runId);
+    assert.equal(children[children.length - 1], 'adapter', `the run's row lists its adapter last: ${children.join(', ')}`);
+    assert.ok(children.some((c) => /^step \d+$/.test(c)), `and its checkpoints by step: ${children.join(', ')}`);
+    const notice = api.runNotices().find((n) => n.runId === runId);
+    assert.ok(notice, 'a completion notification was shown');
+    assert.equal(notice.kind, 'info');
+    assert.match(notice.message, /completed after \d+ steps, final loss \d/);
+    assert.deepEqual(notice.actions, ['Open Playground', 'Merge adapter', 'Show Loss']);
   });
 
   it('the loss view webview holds every metrics point the run logged', async () => {
@@ -89,8 +98,22 @@ describe('Start QLoRA Run on examples/tiny through the real backend', function (
   it('the playground streams base and base+adapter side by side', async () => {
     const opened = await vscode.commands.executeCommand<unknown>('qloraStudio.openPlayground', { adapterDir });
     assert.equal(opened, adapterDir, `Open Playground returned ${JSON.stringify(opened)}; last error: ${api.lastCommandError() ?? 'none'}`);
+    const target = api.playgroundTarget();
+    assert.equal(target?.mode, 'chat', 'a format: chat recipe opens the playground in Chat mode');
+    const labels = (target?.adapters ?? []).map((a) => a.label);
+    assert.ok(labels.includes(`${shortRunLabel(runId)} · adapter`), `the final adapter is labelled by its run's short name: ${labels.join(' | ')}`);
+    assert.ok(labels.some((l) => l.startsWith(`${shortRunLabel(runId)} · step `) && /step \d+$/.test(l)), `checkpoints are labelled by step: ${labels.join(' | ')}`);
+    assert.equal(new Set(labels).size, labels.length, 'no two entries share a label');
     const r = await api.playgroundPrompt('What is the capital of France?');
     assert.equal(r.error, '', 'no error in the playground');
+    assert.equal(r.mode, 'chat', 'the prompt went through the chat template');
+    // A tiny model after a minute of training may still mix up capitals; what Chat mode guarantees is
+    // the trained answer shape: one capital of the fact table, then the end of the turn (Prompt mode
+    // on the same adapter rambles on through several names).
+    const table = fs.readFileSync(path.join(workspaceRoot(), 'tiny', 'make_tiny.py'), 'utf8');
+    const capitals = new Set([...table.matchAll(/\("[^"]+", "([^"]+)"\)/g)].map((m) => m[1]));
+    assert.ok(capitals.size > 10, 'read the fact table');
+    assert.ok(capitals.has(r.outputs.adapter.trim()), `the trained adapter answers with one capital and stops: ${JSON.stringify(r.outputs.adapter)}`);
     assert.equal(r.adapter, adapterDir, 'the playground generated with the adapter it was opened with');
     assert.ok(r.outputs.base.length > 0, 'the base model answered');
     assert.ok(r.outputs.adapter.length > 0, 'base+adapter answered');
@@ -113,5 +136,9 @@ describe('Start QLoRA Run on examples/tiny through the real backend', function (
     assert.ok(fs.existsSync(path.join(outDir, 'config.json')), 'merged folder has config.json');
     assert.ok(fs.readdirSync(outDir).some((f) => f.endsWith('.safetensors')), 'merged folder has safetensors weights');
     assert.equal(typeof res.max_abs_logit_diff, 'number', 'the merge reports its verification figure');
+    const verdict = res as { tolerance?: number; verified?: boolean; max_abs_logit_diff: number };
+    assert.equal(typeof verdict.tolerance, 'number', 'the merge reports its tolerance');
+    assert.equal(verdict.verified, true, `a bf16 merge of the tiny adapter is within tolerance: ${verdict.max_abs_logit_diff} vs ${String(verdict.tolerance)}`);
+    assert.ok(verdict.max_abs_logit_diff <= verdict.tolerance!, 'the verdict agrees with its figures');
   });
 });

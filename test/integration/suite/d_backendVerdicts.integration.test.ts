@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { QloraStudioApi } from '../../../src/extension';
+import { shortRunLabel } from '../../../src/runs/runLabel';
 import { activateExtension, ensureTinyExample, until, workspaceRoot } from './helpers';
 
 function filesUnder(dir: string): string[] {
@@ -42,11 +43,44 @@ describe('The backend decides, the extension shows', function () {
       const verdict = await until('the backend verdict on resuming it', 30_000, () => api.run(id)?.resumable);
       assert.equal(verdict, false, 'a failed run without a checkpoint is not resumable');
 
+      const notice = await until('the failure notification', 30_000, () => api.runNotices().find((n) => n.runId === id));
+      assert.equal(notice.kind, 'error');
+      assert.match(notice.message, new RegExp(`^Run ${shortRunLabel(id)} failed before training: \\S`), `the notification says why, naming the run as the tree does: ${notice.message}`);
+      assert.deepEqual(notice.actions, ['Show Log', 'Open Recipe'], 'no Resume on a run the backend calls not resumable');
+      const problems = vscode.languages.getDiagnostics(vscode.Uri.file(recipe)).filter((d) => d.source === 'QLoRA run');
+      assert.equal(problems.length, 1, 'the failure is a Problems entry on the recipe');
+      assert.match(problems[0]!.message, /failed before training/);
+      const log = api.runLog(id);
+      assert.match(log, /\[state\] failed/, `the run log has the failure: ${log}`);
+      assert.match(log, /\[error:\w+\] \S/, 'the run log has the error event');
+      const doc = await vscode.workspace.openTextDocument(vscode.Uri.from({ scheme: 'qlora-run-log', path: `/${id}.log` }));
+      assert.equal(doc.getText(), log, 'the log document shows the same text');
+
       const resumed = await vscode.commands.executeCommand<unknown>('qloraStudio.resumeRun', id);
       assert.equal(resumed, undefined, 'no resume happened');
       assert.match(api.lastCommandError() ?? '', /qloraStudio\.resumeRun: .*(resum|checkpoint)/i, `the refusal is shown: ${api.lastCommandError() ?? 'none'}`);
       await new Promise((r) => setTimeout(r, 2000));
       assert.equal(api.run(id)?.state, 'failed', 'the run still shows what it is, not queued');
+    } finally {
+      fs.rmSync(recipe, { force: true });
+      fs.rmSync(data, { force: true });
+    }
+  });
+
+  it('a second run while one is active waits in the queue until the first ends', async () => {
+    const tiny = path.dirname(ensureTinyExample(workspaceRoot()));
+    const data = path.join(tiny, 'queue-rows.jsonl');
+    const recipe = path.join(tiny, 'queue.qlora.yaml');
+    fs.writeFileSync(data, '{not json\n');
+    fs.writeFileSync(recipe, 'base_model: ./model\ndata:\n  train: ./queue-rows.jsonl\n  max_seq_len: 64\ntraining:\n  max_steps: 2\noutput:\n  run_name: queued\n');
+    try {
+      const first = await vscode.commands.executeCommand<unknown>('qloraStudio.startRun', vscode.Uri.file(recipe));
+      assert.equal(typeof first, 'string', `first run: ${api.lastCommandError() ?? 'none'}`);
+      const second = await vscode.commands.executeCommand<unknown>('qloraStudio.startRun', { recipePath: recipe, whenBusy: 'queue' });
+      assert.equal(typeof second, 'string', `queued run: ${api.lastCommandError() ?? 'none'}`);
+      assert.notEqual(second, first);
+      assert.match(api.run(first as string)?.state ?? '', /failed|completed|stopped|interrupted/, 'the queued run started only after the first ended');
+      await api.waitForRun(second as string, 5 * 60_000);
     } finally {
       fs.rmSync(recipe, { force: true });
       fs.rmSync(data, { force: true });

@@ -55,12 +55,25 @@ def _logits(model: Any, inputs: list[Any]) -> list[Any]:
         return [model(input_ids=x.to(dev)).logits.float().cpu() for x in inputs]
 
 
+# How far the merged model's logits may stray from base+adapter unmerged, relative to the largest
+# |logit| (at least 1): folding the adapter rounds the merged weights once in the target dtype.
+# bf16 keeps 8 significand bits (relative step 2^-8), fp16 11, fp32 24; the allowance is a few
+# such steps accumulated through the layers.
+RELATIVE_TOLERANCE: dict[str, float] = {"float32": 1e-3, "float16": 1e-2, "bfloat16": 5e-2}
+
+
+def merge_verdict(diff: float, scale: float, dtype: str) -> tuple[bool, float]:
+    """Whether a merge matches base+adapter: (verified, tolerance) for max |logit diff| `diff`."""
+    tolerance = RELATIVE_TOLERANCE[dtype] * max(1.0, scale)
+    return diff <= tolerance, tolerance
+
+
 def merge_adapter(adapter_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, dtype: str = "bfloat16",
                   progress: Progress | None = None, overwrite: bool = False, base_model: str | None = None) -> dict[str, Any]:
     """Merge adapter_dir into its (unquantized) base and save a standalone model in out_dir.
 
-    Returns {out_dir, base_model, adapter_dir, dtype, max_abs_logit_diff, max_abs_logit, prompts,
-    seconds}. max_abs_logit_diff compares the merged model with base+adapter unmerged, in the
+    Returns {out_dir, base_model, adapter_dir, dtype, max_abs_logit_diff, max_abs_logit, tolerance,
+    verified, prompts, seconds}; verified says max_abs_logit_diff is within tolerance (merge_verdict). max_abs_logit_diff compares the merged model with base+adapter unmerged, in the
     same dtype, on fixed prompts. Refuses a non-empty out_dir unless overwrite=True; the folder
     appears only when complete (written to a temp sibling, then renamed).
     """
@@ -110,10 +123,13 @@ def merge_adapter(adapter_dir: str | os.PathLike[str], out_dir: str | os.PathLik
         for name in TOKENIZER_FILES:
             if (tok_src / name).exists():
                 shutil.copyfile(tok_src / name, tmp / name)
+        verified, tolerance = merge_verdict(diff, scale, dtype)
         result = {"out_dir": str(out), "base_model": base, "adapter_dir": str(adapter), "dtype": dtype,
-                  "max_abs_logit_diff": diff, "max_abs_logit": scale, "prompts": len(inputs)}
+                  "max_abs_logit_diff": diff, "max_abs_logit": scale, "tolerance": tolerance,
+                  "verified": verified, "prompts": len(inputs)}
         card = model_card(title=f"Merged model: {out.name}", base_model=base, recipe_text=_recipe_text(adapter),
-                          metrics={"dtype": dtype, "max_abs_logit_diff vs base+adapter": diff},
+                          metrics={"dtype": dtype, "max_abs_logit_diff vs base+adapter": diff,
+                                   "tolerance": tolerance, "verified": verified},
                           prompt_example=render_prompt_example(tokenizer), kind="merged",
                           notes=[f"Merged from the adapter `{adapter}`."])
         write_card(tmp / "README.md", card)

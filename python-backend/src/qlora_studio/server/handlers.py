@@ -90,8 +90,24 @@ async def run_stop(srv: BackendServer, conn: Connection, rid: Any, p: dict[str, 
 
 
 async def run_list(srv: BackendServer, conn: Connection, rid: Any, p: dict[str, Any]) -> Any:
-    """Every run with its reconciled state."""
+    """Every run with its reconciled state, including the runs under the runs folder (`output.dir`)
+    of each recipe in `recipe_paths`, such as runs the CLI started next to a recipe."""
+    for path in p.get("recipe_paths") or []:
+        root = await _runs_folder_of(srv, path)
+        if root is not None:
+            srv.supervisor.add_runs_folder(root)
     return {"runs": srv.supervisor.list()}
+
+
+async def _runs_folder_of(srv: BackendServer, path: str) -> Path | None:
+    # A recipe that cannot be read has no runs folder to list; its own diagnostics say why.
+    from ..rundir import runs_root_for
+
+    try:
+        return runs_root_for(await _load_recipe(srv.paths.confine(path, "recipe")))
+    except ProtocolError as e:
+        srv._log(f"run.list: no runs folder for {path}: {e}")
+        return None
 
 
 async def run_attach(srv: BackendServer, conn: Connection, rid: Any, p: dict[str, Any]) -> Any:

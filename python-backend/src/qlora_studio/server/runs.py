@@ -8,8 +8,9 @@ server: they live in their own session, and a restarted server finds them on dis
 live ones and marks the dead ones `interrupted` (resumable).
 
 The server is the one author of run ids and folders: a run goes to the client's runs folder when
-it names one (the user's setting), else to the recipe's `output.dir`. Every runs folder used is
-remembered in `.server/roots.json`, so run.list finds them again after a restart. One trainer per
+it names one (the user's setting), else to the recipe's `output.dir`. Every runs folder used, and
+every recipe's runs folder a client asked about (runs the CLI wrote), is remembered in
+`.server/roots.json`, so run.list finds them again after a restart. One trainer per
 run: a start or resume of a live run is refused here, and the engine locks its folder.
 """
 from __future__ import annotations
@@ -130,6 +131,13 @@ class RunSupervisor:
         if root not in self.roots:
             self.roots.append(root)
             write_json_atomic(self._roots_file(), [str(r) for r in self.roots[1:]])  # type: ignore[arg-type]
+
+    def add_runs_folder(self, root: Path) -> None:
+        """List the runs under `root` too (a recipe's `output.dir`, where the CLI writes its runs);
+        a folder that does not exist yet is not remembered."""
+        root = Path(root).resolve()
+        if root.is_dir():
+            self._add_root(root)
 
     def _scan(self) -> None:
         """Discover run folders in every runs folder that are not known yet."""
