@@ -105,3 +105,5 @@ def test_validate_reports_a_missing_data_file_at_its_line(tiny_dir: Path, tmp_pa
     assert f":{line}:" in res.stderr and "data.train" in res.stderr and "data file not found" in res.stderr
     res = cli("run", str(recipe), "--output-dir", str(tmp_path), "--run-id", "nd")
     assert res.returncode == 2 and "data file not found" in res.stderr
+    assert f":{line}:" in res.stderr
+    assert not (tmp_path / "nd").exists()  # a recipe that cannot train makes no run folder

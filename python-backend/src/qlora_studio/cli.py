@@ -158,10 +158,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.gpus is not None and args.gpus < 1:
         _stderr_console().print("error: --gpus takes a count of 1 or more", markup=False)
         return 2
+    from .errors import StudioError
+
+    if not args.resume and args.run_dir is None:
+        # A recipe that cannot train (bad value, missing data file) is reported at its lines and
+        # makes no run folder: there is nothing to resume or to look at in one.
+        from .recipe import load_recipe
+
+        try:
+            load_recipe(args.recipe)
+        except StudioError as e:
+            _stderr_console().print(f"error: {e}", markup=False)
+            return e.exit_code
     launched = _launch_ranks(args)
     if launched is not None:
         return launched
-    from .errors import StudioError
     from .train import RunFailed, RunStopped, run_training
     from .train.distributed import launched_rank
 
