@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import { LoadingTracker, type LoadingUpdate } from '../runs/loadingProgress';
+import { shortRunLabel } from '../runs/runLabel';
 
 interface OpenNote {
   report: (u: { message: string; percent?: number }) => void;
@@ -59,7 +60,7 @@ function openNote(runId: string): OpenNote {
     if (increment) shown = u.percent!;
     reporter.report({ message: u.message, increment });
   };
-  void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `QLoRA run ${runId}` }, (progress) => {
+  void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `QLoRA run ${shortRunLabel(runId)}` }, (progress) => {
     reporter = progress;
     for (const u of pending.splice(0)) report(u);
     return new Promise<void>((resolve) => {
