@@ -22,12 +22,11 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runDoctor } from '../src/dataset/doctor';
 import { firstScreen } from '../src/dataset/firstScreen';
 import { FIRST_SCREEN_ROWS } from '../src/dataset/previewProtocol';
 import { loadSession } from '../src/dataset/session';
 import { ChatTemplate } from '../src/dataset/template';
-import { chatRow, generateJsonl, peakRssMb, rng } from './datasetPreviewParts';
+import { chatRow, generateJsonl, peakRssMb, rng, timedDoctor } from './datasetPreviewParts';
 import { tokenizeBench as compareTokenizers } from './datasetTokenizeParts';
 
 const root = path.resolve(__dirname, '..');
@@ -58,16 +57,7 @@ async function main(): Promise<void> {
   const firstScreenMs = performance.now() - t0;
   const okRows = rows.filter((p) => p.ok).length;
 
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), Number(args['doctor-seconds']) * 1000);
-  let findings = 0;
-  const d0 = performance.now();
-  const c0 = process.cpuUsage();
-  const summary = await runDoctor(file, session, () => { findings += 1; }, { signal: ac.signal });
-  const doctorS = (performance.now() - d0) / 1000;
-  const cpu = process.cpuUsage(c0);
-  const doctorCpuS = (cpu.user + cpu.system) / 1e6;
-  clearTimeout(timer);
+  const { summary, findings, seconds: doctorS, cpuS: doctorCpuS } = await timedDoctor(file, session, Number(args['doctor-seconds']));
   const size = statSync(file).size;
   const peakRss = peakRssMb(); // before the tokenizer comparison, which loads large vocabularies
   // Tokenization: the same rendered conversations through both implementations.

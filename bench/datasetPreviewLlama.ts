@@ -18,9 +18,8 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runDoctor } from '../src/dataset/doctor';
 import { loadSession } from '../src/dataset/session';
-import { generateJsonl } from './datasetPreviewParts';
+import { generateJsonl, timedDoctor } from './datasetPreviewParts';
 
 const root = path.resolve(__dirname, '..');
 const work = path.join(root, 'bench', 'work');
@@ -53,17 +52,7 @@ async function main(): Promise<void> {
   writeFileSync(recipe, `base_model: ${llamaModel()}\ndata:\n  train: ./dataset-1g.jsonl\n  chat_template: tokenizer\n  max_seq_len: 2048\n`);
   const session = loadSession(recipe, builtin);
   const loadBefore = os.loadavg().map((x) => +x.toFixed(2));
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), Number(args['doctor-seconds']) * 1000);
-  let findings = 0;
-  const d0 = performance.now();
-  const c0 = process.cpuUsage();
-  const summary = await runDoctor(file, session, () => { findings += 1; }, { signal: ac.signal });
-  const seconds = (performance.now() - d0) / 1000;
-  const cpu = process.cpuUsage(c0);
-  clearTimeout(timer);
-  const cpuS = (cpu.user + cpu.system) / 1e6;
-  const mbPerS = +(summary.bytes / 1e6 / seconds).toFixed(2);
+  const { summary, findings, seconds, cpuS, mbPerS } = await timedDoctor(file, session, Number(args['doctor-seconds']));
   const before = args['before-mb-per-s'] === undefined ? undefined : Number(args['before-mb-per-s']);
   const detail = {
     template: 'test/fixtures/chat-templates/corpus/llama-3.1.jinja',

@@ -4,6 +4,8 @@
  */
 import { createWriteStream, existsSync, statSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
+import { runDoctor } from '../src/dataset/doctor';
+import type { PreviewSession } from '../src/dataset/session';
 import { rng } from '../test/seededRandom';
 
 export { rng };
@@ -53,4 +55,19 @@ export function peakRssMb(): number {
     // not Linux
   }
   return process.memoryUsage().rss / 1024 / 1024;
+}
+
+/** A doctor pass over `file`, stopped after `limitS` seconds: what it checked, in wall and CPU seconds. */
+export async function timedDoctor(file: string, session: PreviewSession, limitS: number) {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), limitS * 1000);
+  let findings = 0;
+  const d0 = performance.now();
+  const c0 = process.cpuUsage();
+  const summary = await runDoctor(file, session, () => { findings += 1; }, { signal: ac.signal });
+  const seconds = (performance.now() - d0) / 1000;
+  const cpu = process.cpuUsage(c0);
+  clearTimeout(timer);
+  const cpuS = (cpu.user + cpu.system) / 1e6;
+  return { summary, findings, seconds, cpuS, mbPerS: +(summary.bytes / 1e6 / seconds).toFixed(2), mbPerCpuS: +(summary.bytes / 1e6 / cpuS).toFixed(2) };
 }
