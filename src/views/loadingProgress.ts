@@ -44,29 +44,40 @@ export function registerLoadingProgress(ctx: Ctx): void {
   );
 }
 
+/** A run that fails or trains within this time shows no loading notification at all (no flash). */
+const SHOW_AFTER_MS = 1000;
+
 function openNote(runId: string): OpenNote {
   let closed = false;
-  let close: () => void = () => (closed = true);
+  let resolveShown: (() => void) | undefined;
   let reporter: vscode.Progress<{ message?: string; increment?: number }> | undefined;
   let shown = 0;
-  const pending: Array<{ message: string; percent?: number }> = [];
+  let latest: { message: string; percent?: number } | undefined;
   const report = (u: { message: string; percent?: number }): void => {
-    if (!reporter) {
-      pending.push(u);
-      return;
-    }
+    latest = u;
+    if (!reporter) return;
     // The bar only moves forward: a later phase starting at 0% keeps it where it is.
     const increment = u.percent !== undefined && u.percent > shown ? u.percent - shown : undefined;
     if (increment) shown = u.percent!;
     reporter.report({ message: u.message, increment });
   };
-  void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `QLoRA run ${shortRunLabel(runId)}` }, (progress) => {
-    reporter = progress;
-    for (const u of pending.splice(0)) report(u);
-    return new Promise<void>((resolve) => {
-      if (closed) resolve();
-      else close = resolve;
+  const timer = setTimeout(() => {
+    if (closed) return;
+    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `QLoRA run ${shortRunLabel(runId)}` }, (progress) => {
+      reporter = progress;
+      if (latest) report(latest);
+      return new Promise<void>((resolve) => {
+        if (closed) resolve();
+        else resolveShown = resolve;
+      });
     });
-  });
-  return { report, close: () => close() };
+  }, SHOW_AFTER_MS);
+  return {
+    report,
+    close: () => {
+      closed = true;
+      clearTimeout(timer);
+      resolveShown?.();
+    },
+  };
 }

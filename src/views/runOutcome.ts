@@ -61,7 +61,7 @@ export class RunOutcomes implements vscode.Disposable {
     const text = failureText(run);
     const beforeTraining = !run.step;
     if (beforeTraining && run.recipe_path) {
-      const d = new vscode.Diagnostic(new vscode.Range(0, 0, 0, 1000), `Run ${run.run_id} failed before training: ${text}`, vscode.DiagnosticSeverity.Error);
+      const d = new vscode.Diagnostic(new vscode.Range(0, 0, 0, 1000), `Run ${shortRunLabel(run.run_id)} failed before training: ${text}`, vscode.DiagnosticSeverity.Error);
       d.source = 'QLoRA run';
       this.problems.set(vscode.Uri.file(run.recipe_path), [d]);
     }

@@ -145,6 +145,8 @@ async function steps(page: Page, workspace: string, extensionId: string): Promis
         if (await quickInputVisible(page)) await pickQuickItem(page, 'broken-rows.qlora.yaml');
         const note = await waitFor('the run-failed notification', 300_000, async () => (await notificationTexts(page)).find((t) => /failed before training/.test(t)), () => notificationTexts(page));
         log(`notification: ${note}`);
+        // A run that fails while loading leaves no loading notification behind.
+        await waitFor('the loading notification of the failed run to close', 10_000, async () => ((await notificationTexts(page)).some((t) => /QLoRA run broken-rows/.test(t)) ? undefined : true), () => notificationTexts(page));
       },
     },
   ];

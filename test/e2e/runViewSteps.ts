@@ -72,6 +72,8 @@ async function pngFacts(page: Page, file: string): Promise<{ width: number; heig
 
 /** The loss panel and its PNG export, the playground in Chat mode, and the playground restored after a reload. */
 export function runViewSteps(page: Page, workspace: string, artifacts: string, log: (line: string) => void): WalkStep[] {
+  /** The adapter side's answer in Chat mode, which must survive the reload. */
+  let lastAnswer = '';
   const wide = (f: Frame) => f.evaluate(() => document.body.clientWidth > 600);
   return [
     {
@@ -131,18 +133,24 @@ export function runViewSteps(page: Page, workspace: string, artifacts: string, l
         });
         log(`playground (chat): base ${JSON.stringify(answers.base)}, adapter ${JSON.stringify(answers.adapter)}`);
         if (!answers.adapter) throw new Error('the trained adapter gave no answer in Chat mode');
+        lastAnswer = answers.adapter;
       },
     },
     {
       name: 'playground-restored',
       run: async () => {
-        await page.reload({ waitUntil: 'domcontentloaded' });
+        // VS Code's own reload (it saves the workbench state first, as a desktop reload does).
+        await Promise.all([page.waitForNavigation({ timeout: 120_000 }), runPaletteCommand(page, 'Developer: Reload Window')]);
         // The QLoRA side bar stays in front after the reload, so the Explorer is not waited for.
         await page.locator('.monaco-workbench .part.statusbar').waitFor({ state: 'visible', timeout: 60_000 });
         const f = await waitFor('the playground to come back after the reload', 120_000, () => frameWith(page, '#out-adapter'));
         const mode = await waitFor('its mode', 30_000, async () => (await f.evaluate(() => (document.getElementById('mode') as unknown as { value: string }).value)) || undefined);
         if (mode !== 'chat') throw new Error(`the restored playground is in ${mode} mode`);
-        log('the playground panel is back after the reload, in Chat mode');
+        const [chat, shown] = await f.evaluate(() => [document.querySelector('.chat')?.textContent ?? '', document.getElementById('out-adapter')?.textContent ?? ''] as const);
+        if (lastAnswer && (!chat.includes(`assistant: ${lastAnswer}`) || shown.trim() !== lastAnswer)) {
+          throw new Error(`the restored playground lost the last answer ${JSON.stringify(lastAnswer)} (chat ${JSON.stringify(chat)}, adapter side ${JSON.stringify(shown)})`);
+        }
+        log('the playground panel is back after the reload, in Chat mode, with the last answer');
       },
     },
   ];

@@ -15,8 +15,8 @@ type Msg = { role: 'user' | 'assistant'; content: string };
 
 const bridge = createBridge<HostToPlayground, PlaygroundToHost>(hostToPlayground, (error) => bridge.post({ type: 'error', message: `bad host message: ${error}` }));
 type Init = Extract<HostToPlayground, { type: 'init' }>;
-/** What survives a reload: the inputs, and the last `init` so the host can reopen the same panel. */
-const saved = (bridge.getState() ?? {}) as { mode?: string; modeChosen?: boolean; history?: Msg[]; prompt?: string; init?: Init };
+/** What survives a reload: the inputs, the last answers, and the last `init` so the host can reopen the same panel. */
+const saved = (bridge.getState() ?? {}) as { mode?: string; modeChosen?: boolean; history?: Msg[]; prompt?: string; outputs?: Partial<Record<Side, string>>; init?: Init };
 let mode: PlaygroundMode = saved.mode === 'chat' ? 'chat' : 'prompt';
 /** True once the user picked a mode here: the recipe's suggestion then no longer overrides it. */
 let modeChosen = saved.modeChosen === true;
@@ -58,6 +58,10 @@ const baseLabel = el('div', { class: 'model' });
 const chatLog = el('div', { class: 'chat' });
 const out: Record<Side, HTMLElement> = { base: el('pre', { class: 'output', id: 'out-base' }), adapter: el('pre', { class: 'output', id: 'out-adapter' }) };
 const error = el('div', { class: 'error', role: 'alert' });
+for (const side of ['base', 'adapter'] as const) {
+  const text = saved.outputs?.[side];
+  if (typeof text === 'string') out[side].textContent = text;
+}
 
 const settings = el('div', { class: 'settings' });
 for (const [k, f] of Object.entries(fields)) settings.append(el('label', {}, k, f));
@@ -72,7 +76,8 @@ document.getElementById('app')!.append(
 );
 
 function persist(): void {
-  bridge.setState({ mode, modeChosen, history, prompt: input.value, init: lastInit });
+  const outputs = { base: out.base.textContent ?? '', adapter: out.adapter.textContent ?? '' };
+  bridge.setState({ mode, modeChosen, history, prompt: input.value, outputs, init: lastInit });
 }
 
 function renderChat(): void {
@@ -180,6 +185,7 @@ bridge.onMessage((msg) => {
       if (msg.error) error.textContent = `${msg.side}: ${msg.error}`;
       if (msg.stopped) out[msg.side].textContent += ' [stopped]';
       pending.delete(msg.side);
+      persist();
       if (pending.size === 0) {
         if (mode === 'chat') {
           const reply = (out.adapter.textContent || out.base.textContent || '').replace(/ \[stopped\]$/, '');
