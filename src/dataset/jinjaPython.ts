@@ -7,7 +7,7 @@
  * builtins re-registered on the engine's string value class.
  */
 import { Environment, Interpreter } from '@huggingface/jinja';
-import { isPySpace } from './pyString';
+import { pyLstrip, pyRstrip } from './pyString';
 
 type Runtime = { type: string; value: unknown; toString(): string };
 type Ctor = new (value: unknown) => Runtime;
@@ -30,8 +30,13 @@ export const classes = runtimeClasses();
 
 /** Python `str.strip(chars)` family: whitespace when `chars` is absent or None. */
 export function stripChars(s: string, chars: string | undefined, left: boolean, right: boolean): string {
+  if (chars === undefined) {
+    // Python's white space is all in the BMP: strip by UTF-16 unit, without splitting the string.
+    const r = right ? pyRstrip(s) : s;
+    return left ? pyLstrip(r) : r;
+  }
   const cps = Array.from(s);
-  const drop = chars === undefined ? isPySpace : (c: string) => chars.includes(c);
+  const drop = (c: string) => chars.includes(c);
   let a = 0;
   let b = cps.length;
   while (left && a < b && drop(cps[a]!)) a += 1;
