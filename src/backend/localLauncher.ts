@@ -28,8 +28,8 @@ export interface BackendEndpoint {
   pid: number;
 }
 
-/** Exit code of a server that found another one serving the same runs directory (server/cli.py). */
-const EXIT_ALREADY_RUNNING = 3;
+/** Exit code of a server that found another one serving the same runs directory (server/cli.py: "busy"). */
+const EXIT_ALREADY_RUNNING = 5;
 
 export class LocalBackendLauncher {
   private readonly log: Logger;

@@ -18,7 +18,8 @@ EXIT_CODES_HELP = """exit codes:
   2    bad recipe or bad usage (every issue is listed with its line)
   3    bad data (every bad row is listed with its file and line)
   4    out of memory (the message names the recipe settings to change)
-  5    the run is being written by another training process (one trainer per run)
+  5    busy: the run is being written by another training process (one trainer per run), or
+       for `serve`, another backend already serves the runs folder
   130  stopped by SIGINT/SIGTERM (a checkpoint was saved; resume with --resume)
 """
 

@@ -21,10 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..errors import EXIT_RUN_BUSY
 from .protocol import PROTOCOL_VERSION
 
 READY_PREFIX = "QLORA_STUDIO_READY "
-EXIT_ALREADY_RUNNING = 3
+# Another server holds the runs folder: "busy", like a run another trainer holds (never 3, bad data).
+EXIT_ALREADY_RUNNING = EXIT_RUN_BUSY
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
