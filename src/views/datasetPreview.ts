@@ -34,6 +34,11 @@ export class DatasetPreview implements vscode.Disposable {
     return path.join(this.ctx.ext.extensionUri.fsPath, 'python-backend', 'src', 'qlora_studio', 'data', 'builtin_templates');
   }
 
+  /** True for a file inside a run folder the backend listed (a run's own logs, not a dataset). */
+  inRunFolder(file: string): boolean {
+    return this.ctx.runs.list().some((r) => !!r.run_dir && file.startsWith(r.run_dir + path.sep));
+  }
+
   /** The recipe the preview of `file` follows, if any. */
   recipeFor(file: string): string | undefined {
     const pick = this.picked.get(file);
@@ -94,7 +99,7 @@ export class DatasetPreview implements vscode.Disposable {
   /** Shows the followed recipe while a dataset file is active. */
   updateStatus(): void {
     const doc = vscode.window.activeTextEditor?.document;
-    if (!doc || !doc.uri.fsPath.endsWith('.jsonl')) {
+    if (!doc || !doc.uri.fsPath.endsWith('.jsonl') || (!this.recipeFor(doc.uri.fsPath) && this.inRunFolder(doc.uri.fsPath))) {
       this.status.hide();
       return;
     }
@@ -123,6 +128,8 @@ class LensProvider implements vscode.CodeLensProvider {
 
   provideCodeLenses(doc: vscode.TextDocument): vscode.CodeLens[] {
     const s = this.preview.session(doc.uri.fsPath);
+    // A run's own JSONL logs are no dataset: no "pick a recipe" lens there unless a recipe names them.
+    if (s instanceof Error && !this.preview.recipeFor(doc.uri.fsPath) && this.preview.inRunFolder(doc.uri.fsPath)) return [];
     if (s instanceof Error) return [new vscode.CodeLens(new vscode.Range(0, 0, 0, 0), { title: `$(info) QLoRA preview: ${s.message}`, command: 'qloraStudio.pickDatasetRecipe' })];
     const lenses: LineLens[] = [];
     for (let i = 0; i < Math.min(doc.lineCount, MAX_LENS_LINES); i += 1) {

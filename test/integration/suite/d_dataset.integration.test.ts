@@ -40,6 +40,22 @@ describe('dataset preview', () => {
     assert.equal(ours[0]!.range.start.line, 0);
   });
 
+  it("shows no dataset hint on a run's own event log", async () => {
+    const recipe = ensureTinyExample(workspaceRoot());
+    const runsDir = path.join(path.dirname(recipe), 'runs');
+    const run = fs.existsSync(runsDir) ? fs.readdirSync(runsDir).find((d) => fs.existsSync(path.join(runsDir, d, 'events.jsonl'))) : undefined;
+    assert.ok(run, `a run of the tiny example from the run suite in ${runsDir}`);
+    const uri = vscode.Uri.file(path.join(runsDir, run, 'events.jsonl'));
+    await vscode.window.showTextDocument(uri);
+    let titles: string[] = [];
+    for (let k = 0; k < 50; k += 1) {
+      titles = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri, 3)).map((l) => l.command?.title ?? '');
+      if (!titles.some((t) => t.includes('QLoRA preview'))) break;
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    assert.ok(!titles.some((t) => t.includes('QLoRA preview')), `lenses on a run's events.jsonl: ${JSON.stringify(titles)}`);
+  });
+
   it('updates the hint as the line is edited', async () => {
     const recipe = ensureTinyExample(workspaceRoot());
     const uri = vscode.Uri.file(path.join(path.dirname(recipe), 'data', 'eval.jsonl'));
