@@ -36,12 +36,6 @@ def test_detach_outlives_its_terminal_session(tmp_path: Path) -> None:
         c = Client(f"ws://127.0.0.1:{info['port']}", token_file.read_text())
         assert c.ok("hello", {"protocol": PROTOCOL_VERSION, "client": "pytest"})["server_pid"] == pid
         c.close()
-        # A second server on the same runs folder says which one serves it and exits "busy" (5),
-        # never 3, which means bad data everywhere else in the CLI.
-        again = subprocess.run([sys.executable, "-m", "qlora_studio.cli", "serve", "--runs-dir", str(runs),
-                                "--token-file", str(tmp_path / "other-tok")], capture_output=True, text=True, timeout=120)
-        assert again.returncode == 5, again.stderr
-        assert f"pid {pid}" in again.stderr and "already serves" in again.stderr
     finally:
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 20

@@ -85,7 +85,8 @@ def test_refuses_non_loopback_bind_without_flag(tmp_path: Path) -> None:
 def test_one_server_per_runs_dir(server: ServerProc) -> None:
     r = subprocess.run([sys.executable, "-m", "qlora_studio.server", "--runs-dir", str(server.runs_dir)],
                        capture_output=True, text=True, timeout=60)
-    assert r.returncode == 3 and str(server.port) in r.stderr
+    # 5 = busy (like a run another trainer holds), never 3, which means bad data elsewhere in the CLI.
+    assert r.returncode == 5 and str(server.port) in r.stderr
 
 
 def _fuzz_frames(rng: random.Random, n: int) -> list[str | bytes]:
