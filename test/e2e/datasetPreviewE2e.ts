@@ -41,10 +41,10 @@ async function main(): Promise<number> {
     await waitFor('the inline hint on the first line', 60_000, async () => ((await page.locator('.codelens-decoration', { hasText: /tok · \d+% trained/ }).count()) > 0 ? true : undefined));
     await screenshot(page, path.join(artifacts, 'dataset-preview-inline.png'));
     // A context-menu click in headless Chromium sometimes only highlights the entry: retry until
-    // the panel's tab shows.
+    // the panel's tab shows (each try waits up to 20 s: on a busy machine the panel can be slow).
     const panelTab = page.locator('.tabs-container .tab', { hasText: 'Preview: train.jsonl' });
-    await contextMenuAction(page, await revealInExplorer(page, 'tiny/data/train.jsonl'), 'Open Dataset Preview', 90_000,
-      async () => (await panelTab.count()) > 0);
+    await contextMenuAction(page, await revealInExplorer(page, 'tiny/data/train.jsonl'), 'Open Dataset Preview', 180_000,
+      async () => (await panelTab.count()) > 0, 20_000);
     const view = extensionWebview(page, extensionId);
     const counts = await waitFor('coloured tokens in the panel', 60_000, async () => {
       const trained = await view.locator('.tok.t1').count().catch(() => 0);

@@ -129,6 +129,7 @@ export async function contextMenuAction(
   label: string,
   timeoutMs = 30_000,
   confirm?: () => Promise<boolean>,
+  confirmWithinMs = 5000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const item = page.locator('.context-view .monaco-menu .action-item', { hasText: label }).first();
@@ -138,7 +139,7 @@ export async function contextMenuAction(
     let entries: string[] = [];
     if (shown) {
       await item.click();
-      if (!confirm || (await pollFor(page, confirm, 5000))) return;
+      if (!confirm || (await pollFor(page, confirm, confirmWithinMs))) return;
     } else {
       entries = await page.locator('.context-view .monaco-menu .action-label').allInnerTexts().catch(() => []);
     }
