@@ -138,6 +138,12 @@ export const trainingSchema = z
     weight_decay: z.number().min(0).max(1).default(0).describe('Decoupled weight decay (0.0–0.1).'),
     max_grad_norm: z.number().min(0).default(1).describe('Gradient clipping norm (0 = off).'),
     gradient_checkpointing: z.boolean().default(true).describe('Recompute activations in backward: far less memory, about 30% more compute.'),
+    memory_budget_gib: z
+      .union([z.literal('auto'), z.number().min(0)])
+      .default('auto')
+      .describe(
+        'GPU memory (GiB) a CUDA run may fill to go faster. After the first step the engine measures its peak and, where the budget allows, keeps some layers out of gradient checkpointing (no recompute) and joins packed micro-batches into fewer, larger ones: the same rows per optimizer step and the same loss. auto = the memory the GPU has free when training starts; 0 = off (micro_batch_size as written, every layer checkpointed, the lowest peak).',
+      ),
     seed: z.number().int().min(0).default(42).describe('Seed for initialisation, data order and dropout.'),
     log_every: z.number().int().min(1).default(1).describe('Emit a metrics event every N optimizer steps.'),
     eval_every: z.number().int().min(0).default(0).describe('Evaluate every N steps (0 = only at the end, when eval data exists).'),

@@ -147,6 +147,39 @@ def _loss_bytes(tokens: int, s: dict[str, Any], c: int) -> int:
     return 2 * tokens * s["h"] * c + rows * vocab * (c + 4)
 
 
+def _layer_parts(s: dict[str, Any], targets: list[str], dropout: float) -> tuple[int, int]:
+    """Values per token that one layer keeps for backward: (attention side, MLP side)."""
+    h, i = s["h"], s["i"]
+    linears = _linears(s)
+    attn_part = 4 * h + (s["heads"] + 2 * s["kv_heads"]) * s["head_dim"] + s["heads"] * s["head_dim"]
+    mlp_part = 3 * i
+    if dropout > 0:
+        attn_part += sum(linears[m][0] for m in targets if m != "down_proj")
+        mlp_part += linears["down_proj"][0] if "down_proj" in targets else 0
+    return attn_part, mlp_part
+
+
+def _targets(s: dict[str, Any], target_modules: Any) -> list[str]:
+    """The adapted projections among one layer's linears."""
+    linears = _linears(s)
+    if target_modules == "all-linear":
+        return list(LLAMA_LINEARS)
+    return [m for m in target_modules if m in linears]
+
+
+def layer_activation_bytes(model_config: dict[str, Any], recipe: Any, tokens: int,
+                           dropout: float | None = None) -> int:
+    """Bytes one decoder layer keeps for backward over a forward of `tokens` when it is not
+    checkpointed (what train/plan.py charges per layer it keeps); `dropout` overrides the recipe's
+    (0 where dropout keeps no copies of its inputs). Raises ValueError for a config without the
+    decoder's dimensions."""
+    s = _shape(model_config)
+    c = _DTYPE_BYTES.get(recipe.quantization.compute_dtype, 2)
+    p = recipe.lora.dropout if dropout is None else dropout
+    attn_part, mlp_part = _layer_parts(s, _targets(s, recipe.lora.target_modules), p)
+    return tokens * (attn_part + mlp_part) * c
+
+
 def _none(tokens: int, notes: list[str]) -> dict[str, Any]:
     keys = ("total_gib", "weights_gib", "lora_gib", "optimizer_gib", "activations_gib", "logits_gib", "overhead_gib")
     return {**dict.fromkeys(keys), "lora_params": None, "base_params": None, "tokens_per_step": tokens, "notes": notes}
@@ -187,10 +220,8 @@ def estimate_memory(recipe: Any, model_config: dict[str, Any] | None = None) -> 
         weight_bytes = base_linear + s["layers"] * sum(out for _, out in linears.values()) * 4  # int8 + fp32 row scales
     weight_bytes += (embed + norms) * c
 
-    if lora.target_modules == "all-linear":
-        targets = list(LLAMA_LINEARS)
-    else:
-        targets = [m for m in lora.target_modules if m in linears]
+    targets = _targets(s, lora.target_modules)
+    if lora.target_modules != "all-linear":
         unknown = [m for m in lora.target_modules if m not in linears]
         if unknown:
             notes.append(f"not counted (not a Llama-style projection name): {', '.join(unknown)}")
@@ -198,12 +229,8 @@ def estimate_memory(recipe: Any, model_config: dict[str, Any] | None = None) -> 
     opt_bytes = OPTIMIZER_BYTES.get(t.optimizer, 8)
 
     T = t.micro_batch_size * d.max_seq_len
-    h, i = s["h"], s["i"]
-    attn_part = 4 * h + (s["heads"] + 2 * s["kv_heads"]) * s["head_dim"] + s["heads"] * s["head_dim"]
-    mlp_part = 3 * i
-    if lora.dropout > 0:
-        attn_part += sum(linears[m][0] for m in targets if m != "down_proj")
-        mlp_part += linears["down_proj"][0] if "down_proj" in targets else 0
+    h = s["h"]
+    attn_part, mlp_part = _layer_parts(s, targets, lora.dropout)
     if t.gradient_checkpointing:
         # Inputs offloaded to host memory: the one replayed and the one on its way back. Long
         # micro-batches run the MLP in tiles of MLP_TILE_TOKENS (train/offload.py).

@@ -241,6 +241,10 @@ class Training:
     """
     Recompute activations in backward: far less memory, about 30% more compute.
     """
+    memory_budget_gib: Literal["auto"] | float | None = "auto"
+    """
+    GPU memory (GiB) a CUDA run may fill to go faster. After the first step the engine measures its peak and, where the budget allows, keeps some layers out of gradient checkpointing (no recompute) and joins packed micro-batches into fewer, larger ones: the same rows per optimizer step and the same loss. auto = the memory the GPU has free when training starts; 0 = off (micro_batch_size as written, every layer checkpointed, the lowest peak).
+    """
     seed: int | None = 42
     """
     Seed for initialisation, data order and dropout.
@@ -423,6 +427,7 @@ class RecipeModel:
             weight_decay=0,
             max_grad_norm=1,
             gradient_checkpointing=True,
+            memory_budget_gib="auto",
             seed=42,
             log_every=1,
             eval_every=0,

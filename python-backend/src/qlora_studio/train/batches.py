@@ -92,3 +92,21 @@ def epoch_batches(examples: Sequence[Any], *, packing: bool, max_seq_len: int, m
     if packing:
         return packed_batches(examples, max_seq_len, micro_batch_size, s)
     return padded_batches(examples, micro_batch_size, pad_id, s)
+
+
+def join_micro_batches(group: Sequence[MicroBatch]) -> MicroBatch:
+    """Packed micro-batches laid end to end as one: the same rows, tokens and trained labels.
+
+    Packed rows already sit end to end with positions restarting at every example and the first
+    label of every example ignored, so a joined batch is what a larger micro_batch_size packs.
+    Padded batches (with an attention mask) cannot be joined this way: ValueError.
+    """
+    import torch
+
+    if len(group) == 1:
+        return group[0]
+    if any(mb.attention_mask is not None or mb.position_ids is None for mb in group):
+        raise ValueError("only packed micro-batches can be joined")
+    return MicroBatch(torch.cat([mb.input_ids for mb in group], dim=1), torch.cat([mb.labels for mb in group], dim=1),
+                      torch.cat([mb.position_ids for mb in group], dim=1), None,
+                      sum(mb.n_tokens for mb in group), sum(mb.n_trained for mb in group))

@@ -147,7 +147,7 @@ def _wrap(layer: torch.nn.Module) -> None:
     inner = type(layer).forward.__get__(layer)
 
     def forward(*args: Any, **kwargs: Any) -> Any:
-        if not (layer.training and torch.is_grad_enabled()):
+        if not (layer.training and torch.is_grad_enabled()) or getattr(layer, "_qlora_keep", False):
             return inner(*args, **kwargs)
         from .kernels import enabled
 
@@ -243,3 +243,19 @@ def offload_checkpointing(model: Any) -> int:
             raise ValueError("turn transformers' gradient checkpointing off before offloaded checkpointing")
         _wrap(m)
     return len(layers)
+
+
+def keep_layers(model: Any, keep: int) -> int:
+    """Take the first `keep` decoder layers out of checkpointing (their activations stay on the
+    GPU until backward, which then needs no replay); the others stay checkpointed. Works with the
+    offloaded checkpointing above and with transformers' own. Returns how many are kept."""
+    layers = decoder_layers(model)
+    keep = max(0, min(keep, len(layers)))
+    for n, m in enumerate(layers):
+        kept = n < keep
+        m._qlora_keep = kept  # type: ignore[attr-defined]
+        if not getattr(m, "_qlora_offloaded", False) and hasattr(m, "gradient_checkpointing"):
+            if not hasattr(m, "_qlora_ckpt_was"):
+                m._qlora_ckpt_was = bool(m.gradient_checkpointing)  # type: ignore[attr-defined]
+            m.gradient_checkpointing = m._qlora_ckpt_was and not kept  # type: ignore[attr-defined]
+    return keep

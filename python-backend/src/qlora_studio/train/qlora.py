@@ -368,6 +368,9 @@ class QLoRARun:
 
             if fuse_lora_layers(self.model):
                 ev.log("LoRA: adapter product accumulated into the 4-bit layer's output in one matmul")
+        from .plan import Planner
+
+        self.planner = Planner(self.model, r, ev.log, active=self.device == "cuda")
         self.loss_parts = fused_head_parts(self.model)
         ev.log("loss: chunked output head over trained tokens only" if self.loss_parts is not None
                else "loss: full logits (this model's output head is not a plain frozen linear map)")
@@ -534,13 +537,8 @@ class QLoRARun:
             step_tokens = sum(mb.n_tokens for mb in micro)
             n_trained = max(1, sum(mb.n_trained for mb in micro))
             mine = micro[rank * ga:(rank + 1) * ga]
-            # Loss and gradient norm stay on the device until the optimizer step is queued: reading
-            # them earlier would make the host wait for the GPU once per micro-batch.
-            loss_sums = []
-            for mb in mine:
-                loss_sum = self._loss_sum(mb)
-                (loss_sum / n_trained).backward()
-                loss_sums.append(loss_sum.detach())
+            self.planner.before_step()
+            loss_sums = self._accumulate(mine, n_trained)
             loss_total: Any = torch.stack(loss_sums).sum() if loss_sums else 0.0
             if self.dist.enabled:
                 sum_gradients(self.dist, self.params)
@@ -554,6 +552,7 @@ class QLoRARun:
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
             grad_norm, loss_total = float(norm), float(loss_total)
+            self.planner.after_step()
             st["step"] += 1
             st["tokens_seen"] += step_tokens
             window_tokens += step_tokens
@@ -569,6 +568,37 @@ class QLoRARun:
             if t.save_every and step % t.save_every == 0 and step < self.total_steps:
                 self.checkpoint()
         return "completed"
+
+    def _accumulate(self, micro: list[MicroBatch], n_trained: int) -> list[Any]:
+        """Forward and backward of this rank's micro-batches (joined as the memory plan says);
+        the summed losses, still on the device. A planned step that runs out of memory is retaken
+        as the recipe says."""
+        from .errors import is_oom
+
+        why = None
+        try:
+            return self._forward_backward(self.planner.groups(micro), n_trained)
+        except RuntimeError as err:
+            if self.planner.plan.is_recipe or not is_oom(err):
+                raise
+            why = str(err).splitlines()[0][:200]
+        # Outside the except block: the traceback (and the activations its frames hold) is gone.
+        self.optimizer.zero_grad(set_to_none=True)
+        import torch
+
+        torch.cuda.empty_cache()
+        self.planner.drop(why)
+        return self._forward_backward(micro, n_trained)
+
+    def _forward_backward(self, micro: list[MicroBatch], n_trained: int) -> list[Any]:
+        # Loss and gradient norm stay on the device until the optimizer step is queued: reading
+        # them earlier would make the host wait for the GPU once per micro-batch.
+        loss_sums = []
+        for mb in micro:
+            loss_sum = self._loss_sum(mb)
+            (loss_sum / n_trained).backward()
+            loss_sums.append(loss_sum.detach())
+        return loss_sums
 
     def _reduce_device(self) -> Any:
         """Where collective tensors live: this rank's GPU under NCCL, the CPU under gloo."""
