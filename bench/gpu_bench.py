@@ -114,7 +114,7 @@ def _ours_run(spec: dict, seq: int, ckpt: bool = True, mb: int = 1, ga: int = 1)
     recipe.write_text(gvs.RECIPE.format(model=work / "model", r=gvs.LORA["r"], alpha=gvs.LORA["alpha"],
                                         dropout=spec.get("dropout", gvs.LORA["dropout"]), targets=", ".join(gvs.TARGETS),
                                         ckpt="true" if ckpt else "false", train=work / "train.jsonl", seq=seq,
-                                        steps=1000, mb=mb, ga=ga, lr=gvs.LR, runs=rdir / "runs"))
+                                        steps=1000, mb=mb, ga=ga, lr=gvs.LR, runs=rdir / "runs", budget=0))
     run = QLoRARun(recipe, output_dir=None, max_steps=None, run_id=None, resume=False, on_event=None)
     run.open_run_dir()
     run.setup()
@@ -313,7 +313,7 @@ def child_estimator(spec: dict) -> dict:
                                                 dropout=gvs.LORA["dropout"], targets=", ".join(gvs.TARGETS),
                                                 ckpt="true" if ckpt else "false", train=work / "train.jsonl",
                                                 seq=seq, steps=4, mb=plan["micro_batch"], ga=plan["grad_accum"],
-                                                lr=gvs.LR, runs=rdir / "runs"))
+                                                lr=gvs.LR, runs=rdir / "runs", budget=0))
             est = estimate_memory(load_recipe(recipe))
             gc.collect()
             torch.cuda.empty_cache()
@@ -360,7 +360,7 @@ def child_ddp(spec: dict) -> dict:
                                             dropout=gvs.LORA["dropout"], targets=", ".join(gvs.TARGETS), ckpt="true",
                                             train=work / "train.jsonl", seq=plan["seq"], steps=steps,
                                             mb=plan["micro_batch"], ga=plan["grad_accum"], lr=gvs.LR,
-                                            runs=rdir / "runs"))
+                                            runs=rdir / "runs", budget="auto"))
         t = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "qlora_studio.cli", "run", str(recipe), "--gpus", str(gpus)],
                               capture_output=True, text=True, timeout=spec.get("timeout", 300))
@@ -420,7 +420,8 @@ def windows_of(res: dict, timing: dict) -> dict:
 
 _OFF = "QLORA_STUDIO_DISABLE"
 PATH_SPECS = {"seed": ("seed", {}), "liger": ("seed", {"liger": True}), "unsloth": ("unsloth", {}),
-              "ours": ("ours", {}), "ours_dropout0": ("ours", {"dropout": 0.0}),
+              "ours": ("ours", {}), "ours_24gib": ("ours", {"budget": BUDGET_GIB, "fraction_gib": BUDGET_GIB}),
+              "ours_recipe": ("ours", {"budget": 0}), "ours_dropout0": ("ours", {"dropout": 0.0, "budget": 0}),
               "ours_profile": ("ours", {"profile": True}),
               "ours_plain": ("ours", {"env": {_OFF: "segments,liger,autocast,expandable"}}),
               "ours_noseg": ("ours", {"env": {_OFF: "segments"}}), "ours_noliger": ("ours", {"env": {_OFF: "liger"}}),
@@ -563,11 +564,20 @@ def _ratios(doc: dict) -> dict:
             return round(p[num][key] / p[den][key], 3)
         return None
 
+    # Speed: ours as a user runs it (memory plan on, budget = the GPU). Memory: at equal micro batch,
+    # sequence and checkpointing (ours_recipe: memory_budget_gib 0), as the target is stated.
+    equal = "ours_recipe" if "ours_recipe" in p else "ours"
     return {"c_over_a_tokens_per_s": ratio("tokens_per_s_median", "ours", "seed"),
             "c_over_unsloth_tokens_per_s": ratio("tokens_per_s_median", "ours", "unsloth"),
             "c_over_b_tokens_per_s": ratio("tokens_per_s_median", "ours", "liger"),
-            "c_over_a_peak_memory": ratio("peak_allocated_gib", "ours", "seed"),
-            "c_over_unsloth_peak_memory": ratio("peak_allocated_gib", "ours", "unsloth"),
+            "c_over_a_peak_memory": ratio("peak_allocated_gib", equal, "seed"),
+            "c_over_unsloth_peak_memory": ratio("peak_allocated_gib", equal, "unsloth"),
+            "c_over_unsloth_peak_memory_dropout0": ratio("peak_allocated_gib", "ours_dropout0", "unsloth"),
+            "c_over_a_tokens_per_s_24gib": ratio("tokens_per_s_median", "ours_24gib", "seed"),
+            "c_over_unsloth_tokens_per_s_24gib": ratio("tokens_per_s_median", "ours_24gib", "unsloth"),
+            "c_over_a_tokens_per_s_recipe_plan": ratio("tokens_per_s_median", "ours_recipe", "seed"),
+            "c_over_unsloth_tokens_per_s_recipe_plan": ratio("tokens_per_s_median", "ours_recipe", "unsloth"),
+            "memory_peak_source": equal,
             "mfu": round(p["ours"]["mfu"], 4) if "ours" in p else None}
 
 
@@ -587,7 +597,7 @@ def _estimate(shape: str, seq: int, micro_batch: int, grad_accum: int, ckpt: boo
     recipe.write_text(gvs.RECIPE.format(model=d / "model", r=gvs.LORA["r"], alpha=gvs.LORA["alpha"],
                                         dropout=dropout, targets=", ".join(gvs.TARGETS),
                                         ckpt="true" if ckpt else "false", train=d / "train.jsonl", seq=seq, steps=4,
-                                        mb=micro_batch, ga=grad_accum, lr=gvs.LR, runs=d / "runs"))
+                                        mb=micro_batch, ga=grad_accum, lr=gvs.LR, runs=d / "runs", budget=0))
     return estimate_memory(load_recipe(recipe))
 
 
@@ -668,15 +678,21 @@ def _markdown(out: dict) -> str:
              "Versions: " + ", ".join(f"{k} {v}" for k, v in out["versions"].items() if v), "",
              "Paths: seed = TRL SFTTrainer + peft + bitsandbytes (packing, TRL defaults); liger = the same with "
              "`use_liger_kernel=True`; unsloth = Unsloth's documented recipe (dropout 0, offloaded checkpointing); "
-             "ours = `qlora_studio.train.run_training` with the recipe defaults (dropout 0.05 like the seed); "
-             "ours_dropout0 = ours with lora.dropout 0. All: NF4 double quant, bf16, LoRA r=64 alpha=16 on 7 "
+             "ours = `qlora_studio.train.run_training` with the recipe defaults (dropout 0.05 like the seed; "
+             "memory_budget_gib auto: after the first step the memory plan keeps layers out of checkpointing and joins "
+             "micro-batches while the GPU has room, same rows per step); ours_24gib = the same with memory_budget_gib 24 "
+             "and the allocator capped at 24 GiB (a 24 GiB card); ours_recipe = memory_budget_gib 0 (micro batch as "
+             "written, every layer checkpointed: the configuration of Unsloth's row, used for the memory ratios); "
+             "ours_dropout0 = ours_recipe with lora.dropout 0. All: NF4 double quant, bf16, LoRA r=64 alpha=16 on 7 "
              "projections, paged AdamW 8-bit, packing, seq 2048, the same micro batch and grad accumulation, random "
              "weights, synthetic chat data. tokens/s per timed window (consecutive windows of one process), median "
              "and min..max; peak = torch.cuda.max_memory_allocated of the process; loss = mean of the last 5 "
              "steps; mfu = (4 N_non-embedding + causal attention FLOPs) x tokens/s / 790 TFLOP/s.", "",
              "## Headline (" + out["headline_shape"] + ")", "", "| figure | value |", "|---|---|"]
     for k in ("c_over_a_tokens_per_s", "c_over_unsloth_tokens_per_s", "c_over_b_tokens_per_s", "mfu",
-              "c_over_a_peak_memory", "c_over_unsloth_peak_memory", "estimator_max_abs_error_pct",
+              "c_over_a_peak_memory", "c_over_unsloth_peak_memory", "memory_peak_source",
+              "c_over_unsloth_peak_memory_dropout0", "c_over_a_tokens_per_s_24gib", "c_over_unsloth_tokens_per_s_24gib",
+              "c_over_a_tokens_per_s_recipe_plan", "c_over_unsloth_tokens_per_s_recipe_plan", "estimator_max_abs_error_pct",
               "estimator_max_abs_error_pct_allocated", "ddp2_speedup"):
         lines.append(f"| {k} | {out.get(k)} |")
     for k, v in out["max_seq_24gib"].items():
@@ -702,6 +718,10 @@ def _markdown(out: dict) -> str:
             lines.append(f"| {name} | {r['tokens_per_s_median']:,.0f} | {r['tokens_per_s_min']:,.0f}..{r['tokens_per_s_max']:,.0f}"
                          f" | {r['spread_pct']} | {r['peak_allocated_gib'] or 0:.2f} | {r.get('peak_reserved_gib') or 0:.2f} | "
                          f"{r['loss_last5_mean']:.4f} | {r['mfu']:.3f} |")
+        for name, r in d["paths"].items():
+            for line in r.get("logs") or []:
+                if line.startswith("memory plan:"):
+                    lines.append(f"\n{name}: {line}")
         for name, r in (d.get("max_seq_24gib") or {}).items():
             lines.append(f"\nLongest sequence in {BUDGET_GIB} GiB, {name}: {r['max_seq']:,} tokens (first failure "
                          f"{r['first_failure']}, cap {r['cap']:,}; probes: "

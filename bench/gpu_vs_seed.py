@@ -338,6 +338,7 @@ training:
   optimizer: paged_adamw_8bit
   max_grad_norm: 1.0
   gradient_checkpointing: {ckpt}
+  memory_budget_gib: {budget}
   seed: 42
   log_every: 1
   eval_every: 0
@@ -374,8 +375,11 @@ def child_ours(spec: dict) -> dict:
                                     dropout=spec.get("dropout", LORA["dropout"]), targets=", ".join(TARGETS),
                                     ckpt="true" if spec.get("ckpt", True) else "false",
                                     train=work / "train.jsonl", seq=plan["seq"], steps=steps,
-                                    mb=plan["micro_batch"], ga=plan["grad_accum"], lr=LR, runs=rdir / "runs")
+                                    mb=plan["micro_batch"], ga=plan["grad_accum"], lr=LR, runs=rdir / "runs",
+                                    budget=spec.get("budget", "auto"))
                       + spec.get("recipe_extra", ""))
+    if spec.get("fraction_gib"):  # a smaller card: the allocator refuses past this many GiB
+        torch.cuda.set_per_process_memory_fraction(spec["fraction_gib"] * 2**30 / torch.cuda.get_device_properties(0).total_memory)
     marks: list[tuple[int, float, int]] = []
     metrics: list[dict] = []
     logs: list[str] = []

@@ -103,6 +103,10 @@ function unknownFigures(tokens: number, notes: string[]): MemoryEstimate {
   };
 }
 
+/** Said with every estimate of a run whose memory plan is on (training.memory_budget_gib not 0). */
+export const PLAN_NOTE =
+  'this is the peak of the recipe as written; after its first step a CUDA run may use more, up to training.memory_budget_gib (auto: the free GPU memory), to skip recomputation and join micro-batches; memory_budget_gib: 0 keeps this peak';
+
 /**
  * Estimate the peak GPU memory (GiB, per device) of training `recipe` on a model with `modelConfig`
  * (the parsed config.json). Without a config every figure is null and `notes` says why.
@@ -150,6 +154,7 @@ export function estimateMemory(recipe: Recipe, modelConfig: Record<string, unkno
     : s.layers * T * (attnPart + mlpPart) * c;
   actBytes += Math.max(...shapes.map(([a, b]) => a * b)) * c;
   if (!d.packing) notes.push('packing is off: sequences are padded, the figure assumes full max_seq_len batches');
+  if (t.memory_budget_gib !== 0) notes.push(PLAN_NOTE);
 
   const parts = {
     weights_gib: weightBytes / GIB,

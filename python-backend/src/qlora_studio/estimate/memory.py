@@ -63,6 +63,10 @@ LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", 
 # Tokens of one MLP tile when a micro-batch is longer than two tiles (train/offload.py).
 MLP_TILE_TOKENS = 8192
 LLAMA_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# Said with every estimate of a run whose memory plan is on (train/plan.py); src/recipe/estimate.ts says the same.
+PLAN_NOTE = ("this is the peak of the recipe as written; after its first step a CUDA run may use more, up to "
+             "training.memory_budget_gib (auto: the free GPU memory), to skip recomputation and join micro-batches; "
+             "memory_budget_gib: 0 keeps this peak")
 _DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
 
 
@@ -242,6 +246,8 @@ def estimate_memory(recipe: Any, model_config: dict[str, Any] | None = None) -> 
     logit_bytes = _loss_bytes(T, s, c)
     if not d.packing:
         notes.append("packing is off: sequences are padded, the figure assumes full max_seq_len batches")
+    if getattr(t, "memory_budget_gib", "auto") != 0:
+        notes.append(PLAN_NOTE)
 
     parts = {
         "weights_gib": weight_bytes / GIB,
