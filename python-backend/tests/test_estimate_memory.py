@@ -170,7 +170,7 @@ def test_checkpointed_activations_count_two_offloaded_inputs_and_mlp_tiles() -> 
     assert memory.MLP_TILE_TOKENS == MLP_TILE_TOKENS
     act = {n: estimate_memory(_recipe(f"  max_seq_len: {n}\n"), LLAMA3_8B)["activations_gib"] for n in (4096, 8192, 32768, 65536)}
     no_ckpt = estimate_memory(_recipe("  max_seq_len: 4096\ntraining: {gradient_checkpointing: false}\n"), LLAMA3_8B)
-    assert no_ckpt["activations_gib"] > 20 * act[4096]  # every layer's activations against one layer's
+    assert no_ckpt["activations_gib"] > 16 * act[4096]  # every layer's activations against one layer's (+ 2 inputs)
     per_token_short = (act[8192] - act[4096]) / 4096
     per_token_long = (act[65536] - act[32768]) / 32768
     assert per_token_long < 0.6 * per_token_short  # MLP tiles: only attention and the two inputs grow

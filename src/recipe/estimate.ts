@@ -142,12 +142,10 @@ export function estimateMemory(recipe: Recipe, modelConfig: Record<string, unkno
   const loraParams = s.layers * targets.reduce((sum, m) => sum + lora.r * (dims(m)[0] + dims(m)[1]), 0);
 
   const T = t.micro_batch_size * d.max_seq_len;
-  let attnPart = 4 * s.h + (s.heads + 2 * s.kvHeads) * s.headDim + s.heads * s.headDim;
-  let mlpPart = 3 * s.i;
-  if (lora.dropout > 0) {
-    attnPart += targets.filter((m) => m !== 'down_proj').reduce((sum, m) => sum + dims(m)[0], 0);
-    mlpPart += targets.includes('down_proj') ? dims('down_proj')[0] : 0;
-  }
+  // LoRA dropout adds nothing: the engine's LoRA branch draws the mask again in backward instead of
+  // keeping a dropped-out copy of each module's input (python-backend train/lora_fused.py).
+  const attnPart = 4 * s.h + (s.heads + 2 * s.kvHeads) * s.headDim + s.heads * s.headDim;
+  const mlpPart = 3 * s.i;
   const mlpTokens = T > 2 * MLP_TILE_TOKENS ? MLP_TILE_TOKENS : T;
   let actBytes = t.gradient_checkpointing
     ? 2 * T * s.h * c + (T * (attnPart + 6 * s.h) + mlpTokens * mlpPart) * c

@@ -14,12 +14,14 @@ max_seq_len, c = bytes of the compute dtype (2 for bf16/fp16, 4 for fp32):
   activations  what backward needs, per token and layer, in the compute dtype: both norm inputs
                (2h), both norm outputs (2h), q,k,v ((heads + 2 kv_heads) x d), the attention
                output (heads x d), gate, up and their product (3i: the fused SwiGLU recomputes
-               silu(gate) in backward), plus each LoRA
-               module's dropped-out input when dropout > 0. With gradient checkpointing each
+               silu(gate) in backward). LoRA dropout adds nothing: on a GPU the engine's
+               LoRA branch keeps the layer input it shares with the 4-bit matmul and draws the
+               mask again in backward (train/lora_fused.py) instead of keeping a dropped-out
+               copy per module. With gradient checkpointing each
                layer's input waits in host memory (the engine offloads it on a GPU): two of
                them are on the GPU at a time (the one replayed, the one coming back) and one
                layer is recomputed at a time: 2 x T x h x c + T x per_layer x c, where the MLP
-               part (3i, plus down_proj's dropped-out input) counts 8,192 tokens once T is over
+               part (3i) counts 8,192 tokens once T is over
                16,384 (the MLP runs in tiles then), plus the gradient buffers of the layer being
                replayed, 6h per token (flash backward's fp32 dq accumulator and its dk/dv over
                all query heads, the residual stream's gradients). Without it: L x T x per_layer
@@ -151,13 +153,16 @@ def _loss_bytes(tokens: int, s: dict[str, Any], c: int) -> int:
     return 2 * tokens * s["h"] * c + rows * vocab * (c + 4)
 
 
-def _layer_parts(s: dict[str, Any], targets: list[str], dropout: float) -> tuple[int, int]:
-    """Values per token that one layer keeps for backward: (attention side, MLP side)."""
+def _layer_parts(s: dict[str, Any], targets: list[str], dropout_copies: float) -> tuple[int, int]:
+    """Values per token that one layer keeps for backward: (attention side, MLP side).
+
+    `dropout_copies` > 0 adds a dropped-out copy of each adapted module's input (peft's own LoRA
+    forward, which the engine uses where its fused branch does not apply)."""
     h, i = s["h"], s["i"]
     linears = _linears(s)
     attn_part = 4 * h + (s["heads"] + 2 * s["kv_heads"]) * s["head_dim"] + s["heads"] * s["head_dim"]
     mlp_part = 3 * i
-    if dropout > 0:
+    if dropout_copies > 0:
         attn_part += sum(linears[m][0] for m in targets if m != "down_proj")
         mlp_part += linears["down_proj"][0] if "down_proj" in targets else 0
     return attn_part, mlp_part
@@ -172,15 +177,15 @@ def _targets(s: dict[str, Any], target_modules: Any) -> list[str]:
 
 
 def layer_activation_bytes(model_config: dict[str, Any], recipe: Any, tokens: int,
-                           dropout: float | None = None) -> int:
+                           dropout_copies: bool = False) -> int:
     """Bytes one decoder layer keeps for backward over a forward of `tokens` when it is not
-    checkpointed (what train/plan.py charges per layer it keeps); `dropout` overrides the recipe's
-    (0 where dropout keeps no copies of its inputs). Raises ValueError for a config without the
-    decoder's dimensions."""
+    checkpointed (what train/plan.py charges per layer it keeps); `dropout_copies` when LoRA runs
+    peft's own forward with dropout on. Raises ValueError for a config without the decoder's
+    dimensions."""
     s = _shape(model_config)
     c = _DTYPE_BYTES.get(recipe.quantization.compute_dtype, 2)
-    p = recipe.lora.dropout if dropout is None else dropout
-    attn_part, mlp_part = _layer_parts(s, _targets(s, recipe.lora.target_modules), p)
+    copies = recipe.lora.dropout if dropout_copies else 0.0
+    attn_part, mlp_part = _layer_parts(s, _targets(s, recipe.lora.target_modules), copies)
     return tokens * (attn_part + mlp_part) * c
 
 
@@ -234,7 +239,7 @@ def estimate_memory(recipe: Any, model_config: dict[str, Any] | None = None) -> 
 
     T = t.micro_batch_size * d.max_seq_len
     h = s["h"]
-    attn_part, mlp_part = _layer_parts(s, targets, lora.dropout)
+    attn_part, mlp_part = _layer_parts(s, targets, 0.0)
     if t.gradient_checkpointing:
         # Inputs offloaded to host memory: the one replayed and the one on its way back. Long
         # micro-batches run the MLP in tiles of MLP_TILE_TOKENS (train/offload.py).

@@ -15,7 +15,8 @@ __all__ = ["EXIT_BAD_DATA", "EXIT_BAD_RECIPE", "EXIT_INTERNAL", "EXIT_OK", "EXIT
 
 OOM_HINT = (
     "Out of memory. Lower training.micro_batch_size (raise training.grad_accum to keep the batch), "
-    "lower data.max_seq_len, set training.gradient_checkpointing: true, or lower lora.r; "
+    "lower data.max_seq_len, set training.gradient_checkpointing: true, or lower lora.r; if another "
+    "process shares the GPU, set training.memory_budget_gib to what this run may use (0 = the recipe's own peak); "
     "the last checkpoint is intact and `qlora-studio run --resume` continues from it."
 )
 

@@ -158,10 +158,9 @@ class Planner:
         free, _total = torch.cuda.mem_get_info()
         budget = budget_bytes(budget_setting(self.recipe), free, torch.cuda.memory_reserved())
         config = self.model.config.to_dict()
-        dropout = None if self.dropout_copies else 0.0
 
         def per_layer(tokens: int) -> int:
-            return layer_activation_bytes(config, self.recipe, tokens, dropout=dropout)
+            return layer_activation_bytes(config, self.recipe, tokens, dropout_copies=self.dropout_copies)
 
         try:
             per_layer(1)

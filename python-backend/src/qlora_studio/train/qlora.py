@@ -363,14 +363,17 @@ class QLoRARun:
         lcfg = LoraConfig(r=r.lora.r, lora_alpha=r.lora.alpha, lora_dropout=r.lora.dropout,
                           target_modules=_targets(r.lora.target_modules), bias=r.lora.bias, task_type="CAUSAL_LM")
         self.model = get_peft_model(model, lcfg)
+        fused_lora = 0
         if self.device == "cuda" and enabled("fused_lora"):
             from .lora_fused import fuse_lora_layers
 
-            if fuse_lora_layers(self.model):
+            fused_lora = fuse_lora_layers(self.model)
+            if fused_lora:
                 ev.log("LoRA: adapter product accumulated into the 4-bit layer's output in one matmul")
         from .plan import Planner
 
-        self.planner = Planner(self.model, r, ev.log, active=self.device == "cuda")
+        self.planner = Planner(self.model, r, ev.log, active=self.device == "cuda",
+                               dropout_copies=not fused_lora and r.lora.dropout > 0)
         self.loss_parts = fused_head_parts(self.model)
         ev.log("loss: chunked output head over trained tokens only" if self.loss_parts is not None
                else "loss: full logits (this model's output head is not a plain frozen linear map)")
