@@ -16,7 +16,8 @@
   kept in pinned host memory (offload.py) while the forward runs on; micro-batches longer than
   two tiles of 8,192 tokens run the MLP tile by tile (offload.py's tile_mlps).
 - LoRA on 4-bit layers with the adapter's product accumulated into the base output by one
-  matmul (lora_fused.py) instead of peft's copy, scale and add over the whole output.
+  matmul (lora_fused.py) instead of peft's copy, scale and add over the whole output; with
+  dropout on, backward draws the mask again instead of keeping it and a dropped-out input copy.
 
 `QLORA_STUDIO_DISABLE=segments,varlen,liger,autocast,expandable,offload,tiled_mlp,fused_lora`
 (any subset) turns fast paths off, to
