@@ -28,6 +28,7 @@ import datetime as _dt
 import gc
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -566,7 +567,8 @@ def _ratios(doc: dict) -> dict:
 
     # Speed: ours as a user runs it (memory plan on, budget = the GPU). Memory: at equal micro batch,
     # sequence and checkpointing (ours_recipe: memory_budget_gib 0), as the target is stated.
-    equal = "ours_recipe" if "ours_recipe" in p else "ours"
+    # A planned row's peak is its budget at work, not a like-for-like figure: no memory ratio without ours_recipe.
+    equal = "ours_recipe"
     return {"c_over_a_tokens_per_s": ratio("tokens_per_s_median", "ours", "seed"),
             "c_over_unsloth_tokens_per_s": ratio("tokens_per_s_median", "ours", "unsloth"),
             "c_over_b_tokens_per_s": ratio("tokens_per_s_median", "ours", "liger"),
@@ -611,7 +613,8 @@ def estimator_rows(doc: dict) -> list[dict]:
     rows = []
     plan = doc["plan"]
     for name, r in doc["paths"].items():
-        if name.startswith("ours") and r.get("peak_allocated_gib"):
+        # Planned paths (ours, ours_24gib) fill their budget on purpose: planner_rows compares those.
+        if name in ("ours_recipe", "ours_dropout0") and r.get("peak_allocated_gib"):
             rows.append({"source": f"{name} path (process peak; the load peaks lower)", "seq": plan["seq"],
                          "micro_batch": plan["micro_batch"], "gradient_checkpointing": True,
                          "dropout": 0.0 if "dropout0" in name else gvs.LORA["dropout"],
@@ -638,7 +641,23 @@ def estimator_rows(doc: dict) -> list[dict]:
     return rows
 
 
-def merge(paths: list[str], results: Path, notes: list[str], earlier: list[str] | None = None) -> int:
+def planner_rows(doc: dict) -> list[dict]:
+    """Each planned path's memory plan (from its run log) beside the peak it reached."""
+    rows = []
+    for name, r in doc["paths"].items():
+        for line in r.get("logs") or []:
+            m = re.search(r"predicted peak ([0-9.]+) GiB of a ([0-9.]+) GiB budget", line)
+            if line.startswith("memory plan:") and m and r.get("peak_allocated_gib"):
+                predicted, measured = float(m.group(1)), r["peak_allocated_gib"]
+                rows.append({"shape": doc["shape"], "path": name, "plan": line.split(";  ")[0],
+                             "predicted_gib": predicted, "budget_gib": float(m.group(2)),
+                             "measured_gib": round(measured, 2),
+                             "error_pct": round(100 * (predicted - measured) / measured, 1)})
+    return rows
+
+
+def merge(paths: list[str], results: Path, notes: list[str], earlier: list[str] | None = None,
+          ddp_earlier: str | None = None) -> int:
     """gpu.json + gpu.md from the per-shape files; headline figures from the 8B shape (1B where 8B lacks one)."""
     docs = {d["shape"]: d for d in (json.loads(Path(x).read_text()) for x in paths)}
     head = docs.get("8b") or next(iter(docs.values()))
@@ -658,8 +677,13 @@ def merge(paths: list[str], results: Path, notes: list[str], earlier: list[str] 
     fig["estimator_max_abs_error_pct"] = max(abs(r["error_pct_footprint"]) for r in runs) if runs else None
     fig["estimator_max_abs_error_pct_allocated"] = max(abs(r["error_pct"]) for r in est_rows) if est_rows else None
     fig["estimator_vs_measured"] = est_rows
+    fig["planner_vs_measured"] = [r for d in docs.values() for r in planner_rows(d)]
     ddp = [d["ddp"] for d in docs.values() if d.get("ddp")]
     fig["ddp2_speedup"] = round(ddp[0]["ddp2_speedup"], 3) if ddp else None
+    fig["ddp2_speedup_source"] = "this invocation" if ddp else None
+    if not ddp and ddp_earlier:  # VALUE=WHERE: no 2-GPU machine in this invocation
+        value, where = ddp_earlier.split("=", 1)
+        fig["ddp2_speedup"], fig["ddp2_speedup_source"] = float(value), where
     out = {"date": head["date"], "command": " && ".join(d["command"] for d in docs.values()),
            "machine": {k: d["machine"] for k, d in docs.items()}, "versions": head["versions"], **fig,
            "notes": notes, "shapes": docs}
@@ -695,9 +719,18 @@ def _markdown(out: dict) -> str:
               "c_over_a_tokens_per_s_recipe_plan", "c_over_unsloth_tokens_per_s_recipe_plan", "estimator_max_abs_error_pct",
               "estimator_max_abs_error_pct_allocated", "ddp2_speedup"):
         lines.append(f"| {k} | {out.get(k)} |")
+    if out.get("ddp2_speedup_source"):
+        lines.append(f"| ddp2_speedup source | {out['ddp2_speedup_source']} |")
     for k, v in out["max_seq_24gib"].items():
         where = (out.get("max_seq_24gib_source") or {}).get(k, "")
         lines.append(f"| max_seq_24gib {k} | {v:,} ({where}) |")
+    if out.get("planner_vs_measured"):
+        lines += ["", "## Memory plan (training.memory_budget_gib) against the peak each planned path reached", "",
+                  "| shape | path | plan | budget GiB | predicted GiB | measured GiB | error % |", "|---|---|---|---|---|---|---|"]
+        for r in out["planner_vs_measured"]:
+            what = r["plan"].removeprefix("memory plan: ").split("; predicted")[0]
+            lines.append(f"| {r['shape']} | {r['path']} | {what} | {r['budget_gib']} | {r['predicted_gib']} | "
+                         f"{r['measured_gib']} | {r['error_pct']} |")
     if out.get("estimator_vs_measured"):
         lines += ["", "## Memory estimator (estimate_memory) against measured peaks of our engine", "",
                   "| shape | source | seq | micro batch | checkpointing | dropout | peak allocated GiB | footprint GiB | "
@@ -773,6 +806,8 @@ def main() -> int:
     ap.add_argument("--note", action="append", default=[])
     ap.add_argument("--maxseq-earlier", action="append", default=[], metavar="PATH=TOKENS=WHERE",
                     help="merge: a path's longest sequence from an earlier measurement, labelled with WHERE")
+    ap.add_argument("--ddp-earlier", metavar="SPEEDUP=WHERE",
+                    help="merge: the 2-GPU speedup from an earlier measurement when no invocation ran ddp, labelled")
     ap.add_argument("--child", nargs=2, metavar=("MODE", "SPEC"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -782,7 +817,7 @@ def main() -> int:
         Path(spec["out"]).write_text(json.dumps(res, indent=1))
         return 0
     if a.merge:
-        return merge(a.merge, Path(a.results), a.note, a.maxseq_earlier)
+        return merge(a.merge, Path(a.results), a.note, a.maxseq_earlier, a.ddp_earlier)
     for k, v in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
                  "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1", "UNSLOTH_DISABLE_STATISTICS": "1",
                  "NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}.items():

@@ -173,5 +173,20 @@ def test_checkpointed_activations_count_two_offloaded_inputs_and_mlp_tiles() -> 
     assert no_ckpt["activations_gib"] > 16 * act[4096]  # every layer's activations against one layer's (+ 2 inputs)
     per_token_short = (act[8192] - act[4096]) / 4096
     per_token_long = (act[65536] - act[32768]) / 32768
-    assert per_token_long < 0.6 * per_token_short  # MLP tiles: only attention and the two inputs grow
+    # MLP tiles: the MLP's 3i stops growing, the replayed layer's joined tile outputs and gradients
+    # (measured, TILED_EXTRA_H) do not.
+    assert per_token_long < per_token_short
     assert per_token_long * 1024 < 0.2  # GiB per 1k tokens at the 8B shape (32 layers x h would be 0.25 alone)
+
+
+def test_long_sequences_match_the_measured_24gib_probes() -> None:
+    """The 8B shape at micro batch 1 in a 24 GiB cap (bench/results/gpu.md, maxseq probes of one
+    optimizer step, peak allocated): the estimate without its overhead term lands within 10%."""
+    measured = {65536: 21.08, 73728: 22.89, 77824: 23.79}
+    for tokens, gib in measured.items():
+        tail = (f"  max_seq_len: {tokens}\ntraining: {{micro_batch_size: 1, grad_accum: 1}}\n"
+                "lora: {r: 64, alpha: 16, target_modules: [q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj]}\n")
+        est = estimate_memory(_recipe(tail), LLAMA3_8B)
+        allocator = est["total_gib"] - est["overhead_gib"]
+        assert abs(allocator - gib) / gib < 0.10, (tokens, allocator, gib)
+

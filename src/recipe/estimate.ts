@@ -35,6 +35,8 @@ const LOSS_CHUNK_ELEMENTS = 2 ** 25;
 const LOGIT_TRANSFORMS = ['final_logit_softcapping', 'logit_scale', 'logits_scaling', 'output_multiplier_scale'] as const;
 /** Tokens of one MLP tile when a micro-batch is longer than two tiles (python train/offload.py). */
 const MLP_TILE_TOKENS = 8192;
+/** Extra values per token (x hidden) a replayed layer holds once its MLP runs in tiles (python estimate/memory.py). */
+const TILED_EXTRA_H = 10;
 const LLAMA_LINEARS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 
 interface Shape {
@@ -146,9 +148,11 @@ export function estimateMemory(recipe: Recipe, modelConfig: Record<string, unkno
   // keeping a dropped-out copy of each module's input (python-backend train/lora_fused.py).
   const attnPart = 4 * s.h + (s.heads + 2 * s.kvHeads) * s.headDim + s.heads * s.headDim;
   const mlpPart = 3 * s.i;
-  const mlpTokens = T > 2 * MLP_TILE_TOKENS ? MLP_TILE_TOKENS : T;
+  const tiled = T > 2 * MLP_TILE_TOKENS;
+  const mlpTokens = tiled ? MLP_TILE_TOKENS : T;
+  const grads = (6 + (tiled ? TILED_EXTRA_H : 0)) * s.h;
   let actBytes = t.gradient_checkpointing
-    ? 2 * T * s.h * c + (T * (attnPart + 6 * s.h) + mlpTokens * mlpPart) * c
+    ? 2 * T * s.h * c + (T * (attnPart + grads) + mlpTokens * mlpPart) * c
     : s.layers * T * (attnPart + mlpPart) * c;
   actBytes += Math.max(...shapes.map(([a, b]) => a * b)) * c;
   if (!d.packing) notes.push('packing is off: sequences are padded, the figure assumes full max_seq_len batches');

@@ -24,8 +24,8 @@ max_seq_len, c = bytes of the compute dtype (2 for bf16/fp16, 4 for fp32):
                part (3i) counts 8,192 tokens once T is over
                16,384 (the MLP runs in tiles then), plus the gradient buffers of the layer being
                replayed, 6h per token (flash backward's fp32 dq accumulator and its dk/dv over
-               all query heads, the residual stream's gradients). Without it: L x T x per_layer
-               x c. Plus the
+               all query heads, the residual stream's gradients; 16h once the MLP runs in
+               tiles, as measured at long sequences). Without it: L x T x per_layer x c. Plus the
                dequantized copy of the largest 4-bit weight that a matmul needs at a time.
                Attention scores are not stored (SDPA / flash attention).
   logits       what the loss holds (train/loss.py). The engine's chunked loss keeps the decoder's
@@ -64,6 +64,10 @@ LOSS_CHUNK_ELEMENTS = 1 << 25
 LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
 # Tokens of one MLP tile when a micro-batch is longer than two tiles (train/offload.py).
 MLP_TILE_TOKENS = 8192
+# Values per token (x h) that a replayed layer's backward holds beyond the 6h of gradient buffers once
+# its MLP runs in tiles: the tiles' joined outputs and gradients. Measured: the 8B shape's 24 GiB
+# probes at 65,536-77,824 tokens grew 10h per token faster than the model without it (bench/results/gpu.md).
+TILED_EXTRA_H = 10
 LLAMA_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 # Said with every estimate of a run whose memory plan is on (train/plan.py); src/recipe/estimate.ts says the same.
 PLAN_NOTE = ("this is the peak of the recipe as written; after its first step a CUDA run may use more, up to "
@@ -243,8 +247,10 @@ def estimate_memory(recipe: Any, model_config: dict[str, Any] | None = None) -> 
     if t.gradient_checkpointing:
         # Inputs offloaded to host memory: the one replayed and the one on its way back. Long
         # micro-batches run the MLP in tiles of MLP_TILE_TOKENS (train/offload.py).
-        mlp_tokens = MLP_TILE_TOKENS if T > 2 * MLP_TILE_TOKENS else T
-        act_bytes = 2 * T * h * c + (T * (attn_part + 6 * h) + mlp_tokens * mlp_part) * c
+        tiled = T > 2 * MLP_TILE_TOKENS
+        mlp_tokens = MLP_TILE_TOKENS if tiled else T
+        grads = (6 + (TILED_EXTRA_H if tiled else 0)) * h
+        act_bytes = 2 * T * h * c + (T * (attn_part + grads) + mlp_tokens * mlp_part) * c
     else:
         act_bytes = s["layers"] * T * (attn_part + mlp_part) * c
     act_bytes += max(a * b for a, b in linears.values()) * c  # one dequantized weight at a time
