@@ -39,6 +39,8 @@ RECIPES = {
     "int8-fp32-adamw": "quantization: {bits: 8, compute_dtype: float32}\ntraining: {optimizer: adamw}\n",
     "single-quant-fp16": "quantization: {double_quant: false, compute_dtype: float16}\nlora: {dropout: 0}\n",
     "odd-targets-no-packing": "lora: {target_modules: [q_proj, c_attn, v_proj]}\n",
+    # 24 x 1,024 tokens: the MLP runs in tiles; memory plan off (no plan note).
+    "long-tiled-plan-off": "training: {micro_batch_size: 24, memory_budget_gib: 0}\n",
 }
 
 
