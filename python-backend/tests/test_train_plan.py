@@ -162,3 +162,81 @@ def test_a_planned_step_out_of_memory_is_retaken_as_the_recipe_says(tiny_dir: Pa
     _same(got, ref)
     warnings = [e["data"]["message"] for e in events if e["type"] == "log" and e["data"].get("level") == "warning"]
     assert any("ran out of memory" in m and "memory_budget_gib" in m for m in warnings), warnings
+
+
+def test_kept_layers_skip_the_offloaded_replay_and_train_the_same(monkeypatch) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from qlora_studio.train import offload
+
+    def model(keep: int | None) -> torch.nn.Module:
+        torch.manual_seed(0)
+        cfg = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
+                          num_key_value_heads=2, vocab_size=97, attn_implementation="sdpa")
+        base = LlamaForCausalLM(cfg)
+        for p in base.parameters():
+            p.requires_grad_(False)
+        if keep is not None:
+            offload.offload_checkpointing(base)
+            assert offload.keep_layers(base, keep) == keep
+        m = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.2, target_modules=["q_proj", "down_proj"]))
+        for n, p in m.named_parameters():
+            if "lora_B" in n:
+                torch.nn.init.normal_(p, std=0.02)
+        return m.train()
+
+    def grads(m: torch.nn.Module) -> dict:
+        torch.manual_seed(5)
+        m(input_ids=ids, labels=ids, use_cache=False).loss.backward()
+        return {n: p.grad.clone() for n, p in m.named_parameters() if p.requires_grad}
+
+    ids = torch.randint(0, 97, (1, 23), generator=torch.Generator().manual_seed(2))
+    ref = grads(model(None))
+    saved = []
+    real = offload._to_host
+    monkeypatch.setattr(offload, "_to_host", lambda x: saved.append(x.shape) or real(x))
+    got = grads(model(2))
+    assert len(saved) == 1  # only the third layer was checkpointed (its input offloaded)
+    for name in ref:
+        assert torch.allclose(got[name], ref[name], atol=1e-6, rtol=1e-5), name
+
+
+def test_the_planner_reads_the_first_step_and_applies_its_choice_with_mocked_cuda_counters(monkeypatch) -> None:
+    """No CUDA here: torch.cuda's memory counters are mocked; the choice, the layer flags and the log are real."""
+    from types import SimpleNamespace
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from qlora_studio.recipe import recipe_from_text
+    from qlora_studio.train.offload import decoder_layers
+
+    cfg = LlamaConfig(hidden_size=4096, intermediate_size=14336, num_hidden_layers=4, num_attention_heads=32,
+                      num_key_value_heads=8, vocab_size=128)
+    with torch.device("meta"):
+        base = LlamaForCausalLM(cfg)
+    recipe = recipe_from_text("base_model: org/m\ndata:\n  train: t.jsonl\n  max_seq_len: 2048\n"
+                              "training: {micro_batch_size: 2, grad_accum: 2, memory_budget_gib: 24}\n", "/tmp")
+    counters = {"allocated": 6 * GIB}
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda *a: counters["allocated"])
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda *a: 6 * GIB + 2 * GIB)
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda *a: 9 * GIB)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (100 * GIB, 141 * GIB))
+    logs: list[str] = []
+    planner = plan_mod.Planner(base, recipe, lambda m, level="info": logs.append(m), active=True)
+    planner.before_step()
+    planner.after_step()
+    p = planner.plan
+    # 24 GiB budget - 1 GiB context, 10% headroom; 8 GiB measured; 4,096 tokens x 69,632 values x 2 bytes a layer.
+    per_layer = 4096 * (4 * 4096 + 48 * 128 + 32 * 128 + 3 * 14336) * 2
+    assert p.keep == min(4, int((23 * GIB * 0.9 - 8 * GIB) // per_layer)) == 4
+    assert p.merge == 2  # both fit: 6 + 2 x 2 GiB + 4 layers of 8,192 tokens
+    assert [getattr(m, "_qlora_keep", False) for m in decoder_layers(base)] == [True] * 4
+    assert len(logs) == 1 and logs[0].startswith("memory plan: 2 micro-batches of 2 rows joined")
+    assert "of a 23.0 GiB budget" in logs[0]
+    planner.after_step()  # once per process
+    assert len(logs) == 1
+    planner.drop("CUDA out of memory (mocked)")
+    assert planner.plan.is_recipe and not any(getattr(m, "_qlora_keep", False) for m in decoder_layers(base))
+    off = plan_mod.Planner(base, SimpleNamespace(training=SimpleNamespace(memory_budget_gib=0)), logs.append, active=True)
+    assert not off.pending
