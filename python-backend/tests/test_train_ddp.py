@@ -11,6 +11,7 @@ import json
 import math
 from pathlib import Path
 
+import pytest
 from conftest import cli, read_events, write_recipe_variant
 
 _SAME = {"lora.dropout": 0.0, "training.scheduler": "constant", "training.warmup_steps": 0,
@@ -87,3 +88,37 @@ def test_fsdp_is_refused_with_what_to_do(tiny_dir: Path) -> None:
 
     assert "quant_storage_dtype equal to the compute dtype" in check("fsdp-u8", "uint8")
     assert "use strategy: ddp" in check("fsdp-bf16", "bfloat16")
+
+
+def test_a_stop_signal_to_the_cli_stops_every_rank_with_a_checkpoint(tiny_dir: Path, tmp_path: Path) -> None:
+    """What the server's Stop does (SIGTERM to the CLI process alone): the ranks hear it through the
+    launcher, checkpoint at the next step and stop; the CLI exits 130 like a one-process run."""
+    import os
+    import signal
+    import time
+
+    from conftest import cli_popen
+
+    recipe = write_recipe_variant(tiny_dir, "ddp-stop", {**_SAME, "training.grad_accum": 1, "training.max_steps": 400,
+                                                        "training.save_every": 0, "output.run_name": "ddp-stop"})
+    runs = tmp_path / "runs"
+    proc = cli_popen("run", str(recipe), "--output-dir", str(runs), "--run-id", "stop", "--gpus", "2",
+                     start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (runs / "stop" / "events.jsonl").exists() and any(e["type"] == "metrics" for e in read_events(runs / "stop")):
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, proc.stderr.read()[-3000:] if proc.stderr else ""
+        os.kill(proc.pid, signal.SIGTERM)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err[-3000:]
+    state = json.loads((runs / "stop" / "run.json").read_text())
+    assert state["state"] == "stopped", state
+    assert any(p.name.startswith("step-") for p in (runs / "stop" / "checkpoints").iterdir())
+    with pytest.raises(ProcessLookupError):  # no rank (or launcher) outlived the CLI
+        os.killpg(proc.pid, 0)

@@ -404,9 +404,14 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_logs()
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
     except KeyboardInterrupt:
-        return 130
+        code = 130
+    if args.func is cmd_run:
+        from .train.distributed import report_rank0_exit
+
+        report_rank0_exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 # Environment of a rank, set by torch.distributed.run.
@@ -179,10 +180,59 @@ def launch_command(n: int, cli_args: Sequence[str]) -> list[str]:
             "--nproc-per-node", str(n), "-m", "qlora_studio.cli", *cli_args]
 
 
+# Where rank 0 writes its own exit code for the launcher (set by `launch`, read back by it).
+RANK0_EXIT_ENV = "QLORA_STUDIO_RANK0_EXIT_FILE"
+
+
 def launch(n: int, cli_args: Sequence[str]) -> int:
-    """Run the CLI as n ranks and return the launcher's exit code (non-zero when any rank failed)."""
+    """Run the CLI as n ranks and return the exit code of the run.
+
+    The launcher itself only says "a rank failed" (1); rank 0 writes its own code (130 stopped, 4
+    out of memory, ...) to a file named in the environment, and that code is returned when the
+    launcher failed and rank 0 did not end with 0. Otherwise the launcher's code. SIGINT and
+    SIGTERM sent to this process (a stop from the server signals it alone) are passed on to the
+    launcher, which passes them to every rank: they checkpoint at the next step and stop.
+    """
+    import signal
+    import tempfile
+    import threading
+
     env = dict(os.environ)
     env.update(_SAFE_NCCL_ENV)
     if "OMP_NUM_THREADS" not in env:
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // n))
-    return subprocess.call(launch_command(n, cli_args), env=env)
+    fd, exit_file = tempfile.mkstemp(prefix="qlora-rank0-exit-")
+    os.close(fd)
+    env[RANK0_EXIT_ENV] = exit_file
+    old: dict[int, Any] = {}
+    try:
+        proc = subprocess.Popen(launch_command(n, cli_args), env=env)
+
+        def forward(signum: int, _frame: Any) -> None:
+            try:
+                proc.send_signal(signum)
+            except ProcessLookupError:
+                pass
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old[sig] = signal.signal(sig, forward)
+        rc = proc.wait()
+        text = Path(exit_file).read_text().strip()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        Path(exit_file).unlink(missing_ok=True)
+    if rc != 0 and text.lstrip("-").isdigit() and int(text) != 0:
+        return int(text)
+    return rc
+
+
+def report_rank0_exit(code: int) -> None:
+    """In a launched rank 0: leave the exit code where `launch` reads it."""
+    path = os.environ.get(RANK0_EXIT_ENV)
+    if path and launched_rank().enabled and launched_rank().rank == 0:
+        try:
+            Path(path).write_text(f"{code}\n")
+        except OSError:
+            pass  # the launcher then reports its own code
