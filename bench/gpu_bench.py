@@ -694,6 +694,11 @@ def merge(paths: list[str], results: Path, notes: list[str], earlier: list[str] 
     return 0
 
 
+# The figures the headline always lists (None = not measured in these invocations).
+HEADLINE_REQUIRED = ("c_over_a_tokens_per_s", "c_over_unsloth_tokens_per_s", "c_over_b_tokens_per_s", "mfu",
+                     "c_over_a_peak_memory", "c_over_unsloth_peak_memory", "estimator_max_abs_error_pct", "ddp2_speedup")
+
+
 def _markdown(out: dict) -> str:
     lines = ["# GPU: seed recipe, TRL + Liger, Unsloth and our engine", "",
              f"Date: {out['date']}  ", f"Command: `{out['command']}`  ",
@@ -718,7 +723,8 @@ def _markdown(out: dict) -> str:
               "c_over_unsloth_peak_memory_dropout0", "c_over_a_tokens_per_s_24gib", "c_over_unsloth_tokens_per_s_24gib",
               "c_over_a_tokens_per_s_recipe_plan", "c_over_unsloth_tokens_per_s_recipe_plan", "estimator_max_abs_error_pct",
               "estimator_max_abs_error_pct_allocated", "ddp2_speedup"):
-        lines.append(f"| {k} | {out.get(k)} |")
+        if out.get(k) is not None or k in HEADLINE_REQUIRED:  # optional figures only when measured
+            lines.append(f"| {k} | {out.get(k)} |")
     if out.get("ddp2_speedup_source"):
         lines.append(f"| ddp2_speedup source | {out['ddp2_speedup_source']} |")
     for k, v in out["max_seq_24gib"].items():
