@@ -18,3 +18,20 @@ export function shortRunLabel(runId: string, now: Date = new Date()): string {
   const sameDay = Number(y) === now.getFullYear() && Number(mo) === now.getMonth() + 1 && Number(d) === now.getDate();
   return sameDay ? `${name} ${h}:${mi}:${s}` : `${name} ${y}-${mo}-${d} ${h}:${mi}`;
 }
+
+/**
+ * Short labels for a list of runs, each distinct: runs whose short labels collide (same name,
+ * started in the same second today or the same minute another day) get their random tag appended,
+ * "tiny 20:04:46 · a1b2". Returns run id -> label.
+ */
+export function distinctRunLabels(runIds: readonly string[], now: Date = new Date()): Map<string, string> {
+  const labels = new Map(runIds.map((id) => [id, shortRunLabel(id, now)] as const));
+  const count = new Map<string, number>();
+  for (const label of labels.values()) count.set(label, (count.get(label) ?? 0) + 1);
+  for (const [id, label] of labels) {
+    const tag = RUN_ID.exec(id)?.[8];
+    if ((count.get(label) ?? 0) > 1 && tag) labels.set(id, `${label} · ${tag}`);
+  }
+  return labels;
+}
+

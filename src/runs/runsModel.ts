@@ -120,7 +120,7 @@ export function formatLoss(loss: number | null | undefined): string {
  * `run:resumable` only where the backend said `resumable`. The label is the run's short name; the
  * tooltip starts with its whole id.
  */
-export function describeRun(r: RunRecord): RunItemView {
+export function describeRun(r: RunRecord, label: string = shortRunLabel(r.run_id)): RunItemView {
   const [icon, iconColor] = ICONS[r.state];
   const step = r.step ?? 0;
   const total = r.total_steps ? `/${r.total_steps}` : '';
@@ -134,7 +134,7 @@ export function describeRun(r: RunRecord): RunItemView {
   if (r.message) lines.push(r.message);
   return {
     id: r.run_id,
-    label: shortRunLabel(r.run_id),
+    label,
     description: `${r.state} · ${step}${total} · loss ${formatLoss(r.last_loss)}`,
     tooltip: lines.join('\n'),
     icon,

@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import { isTerminal } from '../protocol/states';
-import { shortRunLabel } from '../runs/runLabel';
+import { distinctRunLabels, shortRunLabel } from '../runs/runLabel';
 import { describeRun } from '../runs/runsModel';
 
 export const RUNS_VIEW_ID = 'qloraStudio.runs';
@@ -16,7 +16,7 @@ export const RUNS_VIEW_ID = 'qloraStudio.runs';
  * adapter node carries `adapterDir`, so Open Playground and Merge adapter act on that folder.
  */
 export type RunNode =
-  | { kind: 'run'; runId: string }
+  | { kind: 'run'; runId: string; label?: string }
   | { kind: 'saved'; runId: string; adapterDir: string; label: string }
   | { kind: 'hint'; text: string; command?: string };
 
@@ -60,7 +60,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunNode>, vscod
       return item;
     }
     const run = this.ctx.runs.get(node.runId);
-    const v = describeRun(run ?? { run_id: node.runId, state: 'queued' });
+    const v = describeRun(run ?? { run_id: node.runId, state: 'queued' }, node.label);
     const item = new vscode.TreeItem(v.label);
     item.id = v.id;
     item.description = v.description;
@@ -101,7 +101,10 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunNode>, vscod
       );
     }
     const runs = this.ctx.runs.list();
-    if (runs.length) return runs.map((r) => ({ kind: 'run', runId: r.run_id }));
+    if (runs.length) {
+      const labels = distinctRunLabels(runs.map((r) => r.run_id));
+      return runs.map((r) => ({ kind: 'run', runId: r.run_id, label: labels.get(r.run_id) }));
+    }
     if (this.loadError) return [{ kind: 'hint', text: 'Backend unavailable — click to retry', command: 'qloraStudio.connectBackend' }];
     if (this.ctx.phase === 'connecting') return [{ kind: 'hint', text: 'Connecting to the backend…' }];
     return [{ kind: 'hint', text: 'No runs yet — Start QLoRA Run', command: 'qloraStudio.startRun' }];

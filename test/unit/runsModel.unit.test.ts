@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runEventSchema, type Capabilities, type RunEvent } from '../../src/protocol';
 import { RunsModel, describeRun, formatLoss } from '../../src/runs/runsModel';
-import { shortRunLabel } from '../../src/runs/runLabel';
+import { distinctRunLabels, shortRunLabel } from '../../src/runs/runLabel';
 import { deviceLabel } from '../../src/runs/backendState';
 import { isTerminal } from '../../src/protocol/states';
 import { statusBarView } from '../../src/views/statusBarText';
@@ -113,3 +113,15 @@ test('run rows show a short name and start time; the tooltip keeps the whole id'
   assert.equal(v.id, 'tiny-20261129-200446-a1b2');
   assert.match(v.tooltip, /^tiny-20261129-200446-a1b2 — completed/);
 });
+
+test('runs whose short labels collide get their tag; the others keep the short label', () => {
+  const now = new Date(2026, 10, 29, 21, 0, 0);
+  const ids = ['tiny-20261129-200446-a1b2', 'tiny-20261129-200446-c3d4', 'tiny-20261129-200447-e5f6',
+    'old-20261128-200401-0001', 'old-20261128-200459-0002', 'hand-named'];
+  const labels = distinctRunLabels(ids, now);
+  assert.deepEqual([...labels.values()], ['tiny 20:04:46 · a1b2', 'tiny 20:04:46 · c3d4', 'tiny 20:04:47',
+    'old 2026-11-28 20:04 · 0001', 'old 2026-11-28 20:04 · 0002', 'hand-named']);
+  assert.equal(new Set(labels.values()).size, ids.length);
+  assert.equal(describeRun({ run_id: ids[0]!, state: 'completed' }, labels.get(ids[0]!)).label, 'tiny 20:04:46 · a1b2');
+});
+
