@@ -10,7 +10,7 @@ import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import { assertNever, hostToLoss, type HostToLoss, type LossToHost } from '../../src/protocol/webview';
-import { shortRunLabel } from '../../src/runs/runLabel';
+import { distinctRunLabels } from '../../src/runs/runLabel';
 import { createBridge, el } from '../shared/bridge';
 import { ChartModel, align, downsample, ema, type Metric } from './chartModel';
 import './loss.css';
@@ -167,12 +167,14 @@ function redraw(): void {
     if (!runs.length) return;
     // Runs drawn first are drawn wider, so a later run with the very same curve leaves them visible as a halo.
     const widthOf = (i: number) => 1.5 + 2.5 * (runs.length - 1 - i);
+    const names = distinctRunLabels(allRuns());
+    const nameOf = (id: string): string => names.get(id) ?? id;
     const upperSeries = runs.flatMap((r, i): uPlot.Series[] => [
-      { label: `${shortRunLabel(r)} loss`, stroke: colorOf(r), width: widthOf(i), spanGaps: true, points: { show: false } },
-      { label: `${shortRunLabel(r)} eval`, stroke: colorOf(r), dash: [4, 4], width: widthOf(i), spanGaps: true, points: { show: true, size: 5 } },
+      { label: `${nameOf(r)} loss`, stroke: colorOf(r), width: widthOf(i), spanGaps: true, points: { show: false } },
+      { label: `${nameOf(r)} eval`, stroke: colorOf(r), dash: [4, 4], width: widthOf(i), spanGaps: true, points: { show: true, size: 5 } },
     ]);
     const label = LOWER_METRICS.find((m) => m.key === ui.metric)?.label ?? ui.metric;
-    const lowerSeries = runs.map((r, i): uPlot.Series => ({ label: `${shortRunLabel(r)} ${label}`, stroke: colorOf(r), width: widthOf(i), spanGaps: true, points: { show: false } }));
+    const lowerSeries = runs.map((r, i): uPlot.Series => ({ label: `${nameOf(r)} ${label}`, stroke: colorOf(r), width: widthOf(i), spanGaps: true, points: { show: false } }));
     plots = {
       upper: makePlot(upper, 'Loss (train smoothed, eval dashed)', 'loss', upperSeries, data.upper),
       lower: makePlot(lower, label, label, lowerSeries, data.lower),
@@ -210,8 +212,9 @@ function renderRunList(): void {
   runList.replaceChildren();
   const ids = allRuns();
   const shown = visibleRuns();
+  const names = distinctRunLabels(ids);
   ids.forEach((id) => {
-    const box = el('vscode-checkbox', { 'data-run': id, label: `${shortRunLabel(id)} (${runStates.get(id) ?? 'unknown'})`, title: id }) as HTMLElement & { checked: boolean };
+    const box = el('vscode-checkbox', { 'data-run': id, label: `${names.get(id) ?? id} (${runStates.get(id) ?? 'unknown'})`, title: id }) as HTMLElement & { checked: boolean };
     box.checked = shown.includes(id);
     const swatch = el('span', { class: 'swatch', 'data-color': colorOf(id) });
     swatch.style.background = colorOf(id);
