@@ -214,7 +214,7 @@ function renderRunList(): void {
   const shown = visibleRuns();
   const names = distinctRunLabels(ids);
   ids.forEach((id) => {
-    const box = el('vscode-checkbox', { 'data-run': id, label: `${names.get(id) ?? id} (${runStates.get(id) ?? 'unknown'})`, title: id }) as HTMLElement & { checked: boolean };
+    const box = el('vscode-checkbox', { 'data-run': id, label: `${names.get(id) ?? id}${runStates.has(id) ? ` (${runStates.get(id)})` : ''}`, title: id }) as HTMLElement & { checked: boolean };
     box.checked = shown.includes(id);
     const swatch = el('span', { class: 'swatch', 'data-color': colorOf(id) });
     swatch.style.background = colorOf(id);
