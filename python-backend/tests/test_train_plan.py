@@ -240,3 +240,12 @@ def test_the_planner_reads_the_first_step_and_applies_its_choice_with_mocked_cud
     assert planner.plan.is_recipe and not any(getattr(m, "_qlora_keep", False) for m in decoder_layers(base))
     off = plan_mod.Planner(base, SimpleNamespace(training=SimpleNamespace(memory_budget_gib=0)), logs.append, active=True)
     assert not off.pending
+    # A budget below the recipe's own first step: the recipe's plan, and a warning that says what to change.
+    small = recipe_from_text("base_model: org/m\ndata:\n  train: t.jsonl\n  max_seq_len: 2048\n"
+                             "training: {micro_batch_size: 2, grad_accum: 2, memory_budget_gib: 6}\n", "/tmp")
+    warned: list[tuple[str, str]] = []
+    tight = plan_mod.Planner(base, small, lambda m, level="info": warned.append((level, m)), active=True)
+    tight.before_step()
+    tight.after_step()
+    assert tight.plan.is_recipe
+    assert [lvl for lvl, _ in warned] == ["warning", "info"] and "micro_batch_size" in warned[0][1], warned

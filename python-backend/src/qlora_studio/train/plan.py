@@ -176,6 +176,11 @@ class Planner:
                            merge_tokens=merge_tokens, budget=budget,
                            max_merge_tokens=max(merge_tokens, 2 * MLP_TILE_TOKENS))
         self.plan = plan
+        if budget_setting(self.recipe) != "auto" and resident + transient > budget:
+            self.log(f"training.memory_budget_gib {budget_setting(self.recipe)} is below what the recipe itself needs "
+                     f"(first step: {(resident + transient) / GIB:.1f} GiB plus the CUDA context): the run keeps the "
+                     "recipe's plan and cannot stay inside it; lower training.micro_batch_size or data.max_seq_len to "
+                     "need less", "warning")
         if plan.keep:
             keep_layers(self.model, plan.keep)
         self.log("memory plan: " + plan.describe(int(t.micro_batch_size), bool(t.gradient_checkpointing))
