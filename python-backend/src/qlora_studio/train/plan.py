@@ -149,7 +149,7 @@ class Planner:
         import torch
 
         from ..estimate.memory import layer_activation_bytes
-        from .offload import keep_layers
+        from .offload import MLP_TILE_TOKENS, keep_layers
 
         t, d = self.recipe.training, self.recipe.data
         # The process peak so far: the load's peak if that was higher, which only over-counts.
@@ -168,8 +168,6 @@ class Planner:
             self.log(f"memory plan: as the recipe says (cannot size a layer of this model: {err})")
             return
         merge_tokens = int(t.micro_batch_size) * int(d.max_seq_len)
-        from .offload import MLP_TILE_TOKENS
-
         plan = choose_plan(layers=self.plan.layers, grad_accum=int(t.grad_accum),
                            checkpointing=bool(t.gradient_checkpointing), can_merge=bool(d.packing),
                            resident=resident, transient=transient, per_layer=per_layer,
