@@ -30,6 +30,42 @@ def _load_make_tiny() -> Any:
     return mod
 
 
+def small_lora_llama(offload: bool, dropout: float, keep: int = 0) -> Any:
+    """A 3-layer random Llama with LoRA on q, v and down (non-zero B), in training mode; with
+    `offload` its layers use offloaded checkpointing, the first `keep` of them kept out of it."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from qlora_studio.train.offload import keep_layers, offload_checkpointing
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
+                      num_key_value_heads=2, vocab_size=97, attn_implementation="sdpa")
+    base = LlamaForCausalLM(cfg)
+    for p in base.parameters():
+        p.requires_grad_(False)
+    if offload:
+        assert offload_checkpointing(base) == 3
+        assert keep_layers(base, keep) == keep
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, lora_dropout=dropout,
+                                            target_modules=["q_proj", "v_proj", "down_proj"]))
+    for n, p in model.named_parameters():  # non-zero B, so every LoRA weight gets a gradient
+        if "lora_B" in n:
+            torch.nn.init.normal_(p, std=0.02)
+    return model.train()
+
+
+def lora_loss_and_grads(model: Any, ids: Any) -> tuple[Any, dict[str, Any]]:
+    """One forward + backward with fixed dropout masks: the loss and every trainable gradient."""
+    import torch
+
+    torch.manual_seed(123)  # the dropout masks of the forward
+    loss = model(input_ids=ids, labels=ids, use_cache=False).loss
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
 def engine_env(**extra: str) -> dict[str, str]:
     """Environment for engine subprocesses: one thread, unbuffered, quiet libraries."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1",

@@ -3,34 +3,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from peft import LoraConfig, get_peft_model
+from conftest import lora_loss_and_grads as _loss_and_grads
+from conftest import small_lora_llama as _lora_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from qlora_studio.train.offload import decoder_layers, offload_checkpointing
-
-
-def _lora_model(offload: bool, dropout: float) -> torch.nn.Module:
-    torch.manual_seed(0)
-    cfg = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
-                      num_key_value_heads=2, vocab_size=97, attn_implementation="sdpa")
-    base = LlamaForCausalLM(cfg)
-    for p in base.parameters():
-        p.requires_grad_(False)
-    if offload:
-        assert offload_checkpointing(base) == 3
-    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, lora_dropout=dropout,
-                                            target_modules=["q_proj", "v_proj", "down_proj"]))
-    for n, p in model.named_parameters():  # non-zero B, so every LoRA weight gets a gradient
-        if "lora_B" in n:
-            torch.nn.init.normal_(p, std=0.02)
-    return model.train()
-
-
-def _loss_and_grads(model: torch.nn.Module, ids: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    torch.manual_seed(123)  # the dropout masks of the forward
-    loss = model(input_ids=ids, labels=ids, use_cache=False).loss
-    loss.backward()
-    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])

@@ -165,38 +165,16 @@ def test_a_planned_step_out_of_memory_is_retaken_as_the_recipe_says(tiny_dir: Pa
 
 
 def test_kept_layers_skip_the_offloaded_replay_and_train_the_same(monkeypatch) -> None:
-    from peft import LoraConfig, get_peft_model
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from conftest import lora_loss_and_grads, small_lora_llama
 
     from qlora_studio.train import offload
 
-    def model(keep: int | None) -> torch.nn.Module:
-        torch.manual_seed(0)
-        cfg = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
-                          num_key_value_heads=2, vocab_size=97, attn_implementation="sdpa")
-        base = LlamaForCausalLM(cfg)
-        for p in base.parameters():
-            p.requires_grad_(False)
-        if keep is not None:
-            offload.offload_checkpointing(base)
-            assert offload.keep_layers(base, keep) == keep
-        m = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.2, target_modules=["q_proj", "down_proj"]))
-        for n, p in m.named_parameters():
-            if "lora_B" in n:
-                torch.nn.init.normal_(p, std=0.02)
-        return m.train()
-
-    def grads(m: torch.nn.Module) -> dict:
-        torch.manual_seed(5)
-        m(input_ids=ids, labels=ids, use_cache=False).loss.backward()
-        return {n: p.grad.clone() for n, p in m.named_parameters() if p.requires_grad}
-
     ids = torch.randint(0, 97, (1, 23), generator=torch.Generator().manual_seed(2))
-    ref = grads(model(None))
+    _, ref = lora_loss_and_grads(small_lora_llama(False, 0.2), ids)
     saved = []
     real = offload._to_host
     monkeypatch.setattr(offload, "_to_host", lambda x: saved.append(x.shape) or real(x))
-    got = grads(model(2))
+    _, got = lora_loss_and_grads(small_lora_llama(True, 0.2, keep=2), ids)
     assert len(saved) == 1  # only the third layer was checkpointed (its input offloaded)
     for name in ref:
         assert torch.allclose(got[name], ref[name], atol=1e-6, rtol=1e-5), name

@@ -157,16 +157,16 @@ def _loss_bytes(tokens: int, s: dict[str, Any], c: int) -> int:
     return 2 * tokens * s["h"] * c + rows * vocab * (c + 4)
 
 
-def _layer_parts(s: dict[str, Any], targets: list[str], dropout_copies: float) -> tuple[int, int]:
+def _layer_parts(s: dict[str, Any], targets: list[str], dropout_copies: bool = False) -> tuple[int, int]:
     """Values per token that one layer keeps for backward: (attention side, MLP side).
 
-    `dropout_copies` > 0 adds a dropped-out copy of each adapted module's input (peft's own LoRA
-    forward, which the engine uses where its fused branch does not apply)."""
+    `dropout_copies` adds a dropped-out copy of each adapted module's input (peft's own LoRA
+    forward with dropout on, which the engine uses where its fused branch does not apply)."""
     h, i = s["h"], s["i"]
     linears = _linears(s)
     attn_part = 4 * h + (s["heads"] + 2 * s["kv_heads"]) * s["head_dim"] + s["heads"] * s["head_dim"]
     mlp_part = 3 * i
-    if dropout_copies > 0:
+    if dropout_copies:
         attn_part += sum(linears[m][0] for m in targets if m != "down_proj")
         mlp_part += linears["down_proj"][0] if "down_proj" in targets else 0
     return attn_part, mlp_part
@@ -188,7 +188,7 @@ def layer_activation_bytes(model_config: dict[str, Any], recipe: Any, tokens: in
     dimensions."""
     s = _shape(model_config)
     c = _DTYPE_BYTES.get(recipe.quantization.compute_dtype, 2)
-    copies = recipe.lora.dropout if dropout_copies else 0.0
+    copies = dropout_copies and recipe.lora.dropout > 0
     attn_part, mlp_part = _layer_parts(s, _targets(s, recipe.lora.target_modules), copies)
     return tokens * (attn_part + mlp_part) * c
 
@@ -243,7 +243,7 @@ def estimate_memory(recipe: Any, model_config: dict[str, Any] | None = None) -> 
 
     T = t.micro_batch_size * d.max_seq_len
     h = s["h"]
-    attn_part, mlp_part = _layer_parts(s, targets, 0.0)
+    attn_part, mlp_part = _layer_parts(s, targets)
     if t.gradient_checkpointing:
         # Inputs offloaded to host memory: the one replayed and the one on its way back. Long
         # micro-batches run the MLP in tiles of MLP_TILE_TOKENS (train/offload.py).

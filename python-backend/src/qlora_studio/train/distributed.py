@@ -230,8 +230,8 @@ def launch(n: int, cli_args: Sequence[str]) -> int:
 
 def report_rank0_exit(code: int) -> None:
     """In a launched rank 0: leave the exit code where `launch` reads it."""
-    path = os.environ.get(RANK0_EXIT_ENV)
-    if path and launched_rank().enabled and launched_rank().rank == 0:
+    path, rank = os.environ.get(RANK0_EXIT_ENV), launched_rank()
+    if path and rank.enabled and rank.rank == 0:
         try:
             Path(path).write_text(f"{code}\n")
         except OSError:

@@ -156,7 +156,8 @@ class Planner:
         transient = max(0, torch.cuda.max_memory_allocated() - self._alloc0)
         resident = torch.cuda.memory_allocated()
         free, _total = torch.cuda.mem_get_info()
-        budget = budget_bytes(budget_setting(self.recipe), free, torch.cuda.memory_reserved())
+        setting = budget_setting(self.recipe)
+        budget = budget_bytes(setting, free, torch.cuda.memory_reserved())
         config = self.model.config.to_dict()
 
         def per_layer(tokens: int) -> int:
@@ -174,8 +175,8 @@ class Planner:
                            merge_tokens=merge_tokens, budget=budget,
                            max_merge_tokens=max(merge_tokens, 2 * MLP_TILE_TOKENS))
         self.plan = plan
-        if budget_setting(self.recipe) != "auto" and resident + transient > budget:
-            self.log(f"training.memory_budget_gib {budget_setting(self.recipe)} is below what the recipe itself needs "
+        if setting != "auto" and resident + transient > budget:
+            self.log(f"training.memory_budget_gib {setting} is below what the recipe itself needs "
                      f"(first step: {(resident + transient) / GIB:.1f} GiB plus the CUDA context): the run keeps the "
                      "recipe's plan and cannot stay inside it; lower training.micro_batch_size or data.max_seq_len to "
                      "need less", "warning")

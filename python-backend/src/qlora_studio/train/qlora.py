@@ -373,7 +373,7 @@ class QLoRARun:
         from .plan import Planner
 
         self.planner = Planner(self.model, r, ev.log, active=self.device == "cuda",
-                               dropout_copies=not fused_lora and r.lora.dropout > 0)
+                               dropout_copies=not fused_lora)
         self.loss_parts = fused_head_parts(self.model)
         ev.log("loss: chunked output head over trained tokens only" if self.loss_parts is not None
                else "loss: full logits (this model's output head is not a plain frozen linear map)")
